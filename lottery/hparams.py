@@ -1,0 +1,156 @@
+"""Hyperparameters as frozen dataclasses: they generate the CLI and name the run directory.
+
+Adding a hyperparameter is one field: its default is the paper recipe (or a no-op), its ``help`` is the flag's
+help text, and ``choices`` (a callable, so registries are read lazily) restricts its values. Groups in
+``RESULT_GROUPS`` change what a run computes and go into the run id; ``JobHparams`` says only where and how fast
+it runs, and does not.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+
+def _choices(loader: Callable[[], Any]) -> Callable[[], list[str]]:
+    return lambda: list(loader())
+
+
+def _datasets():
+    import datasets
+    return datasets.DATASETS
+
+
+def _models():
+    import models
+    return models.MODELS
+
+
+def _augmentations():
+    import augment
+    return augment.AUGMENTATIONS
+
+
+def _scorers():
+    import pruning
+    return pruning.SCORERS
+
+
+def _flag(default: Any, help: str, choices: Callable[[], list[str]] | None = None, **argparse_kw: Any):
+    return field(default=default, metadata={"help": help, "choices": choices, "argparse": argparse_kw})
+
+
+@dataclass(frozen=True)
+class DataHparams:
+    dataset: str = _flag("cifar10", "dataset", _choices(_datasets))
+    data_fraction: float = _flag(1.0, "fraction of the training set kept, class-balanced, 0 < F <= 1")
+    per_class: int = _flag(0, "training images kept per class (instead of --data-fraction); 0 = use the fraction")
+    data_seed: int = _flag(0, "seed of the subset draw (independent of --seed)")
+    long_tail: str = _flag("none", "long-tailed subset: exp (class i keeps n*R^(i/(C-1))) or step (half keep n*R)",
+                           lambda: ["none", "exp", "step"])
+    imbalance: float = _flag(0.01, "R, the smallest class's share of the largest for --long-tail, 0 < R <= 1")
+    augment: str = _flag("base", "training augmentation applied on the device (README: Augmentation)",
+                         _choices(_augmentations))
+    cutout: int = _flag(0, "Cutout square side in pixels (16 when given without a value); 0 = off",
+                        nargs="?", const=16)
+    mixup: float = _flag(0.0, "mixup Beta(alpha, alpha); 0 = off")
+    cutmix: float = _flag(0.0, "CutMix Beta(alpha, alpha); 0 = off (with --mixup too: one of them per batch)")
+
+
+@dataclass(frozen=True)
+class ModelHparams:
+    arch: str = _flag("resnet18", "architecture (CIFAR stem for inputs up to 64 px)", _choices(_models))
+    width: int = _flag(64, "base width (64 = the standard ResNet-18)")
+
+
+@dataclass(frozen=True)
+class PruningHparams:
+    rounds: int = _flag(16, "IMP levels, the dense one included: densities (1-rate)^0 .. (1-rate)^(rounds-1)")
+    prune_rate: float = _flag(0.2, "fraction of the remaining prunable weights removed per level")
+    prune_scope: str = _flag("global", "rank weights across all layers or within each layer",
+                             lambda: ["global", "layerwise"])
+    prune_method: str = _flag("magnitude", "pruning score", _choices(_scorers))
+    rewind: str = _flag("epoch:2", "where levels > 0 restart: epoch:N (weights and LR schedule after N epochs of "
+                        "level 0), init (epoch:0), trained (previous level's final weights, LR schedule from 0)")
+
+
+@dataclass(frozen=True)
+class TrainingHparams:
+    epochs: int = _flag(200, "epochs per level")
+    batch_size: int = _flag(100, "batch size")
+    lr: float = _flag(0.1, "peak learning rate (SGD)")
+    momentum: float = _flag(0.9, "SGD momentum")
+    weight_decay: float = _flag(5e-4, "weight decay (all parameters)")
+    schedule: str = _flag("cosine", "learning-rate schedule over each level's steps (multistep: x0.1 at 50%, 75%)",
+                          lambda: ["cosine", "multistep"])
+    seed: int = _flag(0, "seed of initialisation, data order and augmentation")
+    precision: str = _flag("auto", "auto = bf16 autocast + channels_last on CUDA, fp32 on CPU",
+                           lambda: ["auto", "bf16", "fp32"])
+
+
+@dataclass(frozen=True)
+class JobHparams:
+    """How and where a run executes; none of it changes results, so none of it is in the run id."""
+    data_root: str = _flag("data", "folder holding <dataset>.npz or torchvision's download")
+    out: str = _flag("runs", "output folder; each run writes <out>/<run-id>/")
+    device: str = _flag("auto", "cuda when available, else cpu; or any torch device string")
+    eval_every: int = _flag(10, "epochs between test evaluations (the last epoch of a level is always evaluated)")
+    checkpoint_every: int = _flag(10, "epochs between resumable checkpoints (and at each level's end)")
+    data_path: str = _flag("auto", "gpu: training set resident on the device; cpu: DataLoader from host memory; "
+                           "auto: gpu on CUDA", lambda: ["auto", "gpu", "cpu"])
+    compile: str = _flag("off", "CUDA only. graph: replay each training step from one captured CUDA graph; "
+                         "full (the value of a bare --compile): also torch.compile the model",
+                         lambda: ["off", "graph", "full"], nargs="?", const="full")
+    workers: int = _flag(2, "DataLoader workers of the cpu data path")
+
+
+RESULT_GROUPS = ("data", "model", "pruning", "training")
+
+
+@dataclass(frozen=True)
+class Hparams:
+    data: DataHparams = field(default_factory=DataHparams)
+    model: ModelHparams = field(default_factory=ModelHparams)
+    pruning: PruningHparams = field(default_factory=PruningHparams)
+    training: TrainingHparams = field(default_factory=TrainingHparams)
+    job: JobHparams = field(default_factory=JobHparams)
+
+    def groups(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    def to_dict(self, include_job: bool = False) -> dict[str, dict[str, Any]]:
+        return {name: dataclasses.asdict(group) for name, group in self.groups().items()
+                if include_job or name in RESULT_GROUPS}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, dict[str, Any]]) -> "Hparams":
+        types = {f.name: f.default_factory for f in dataclasses.fields(cls)}
+        return cls(**{name: types[name](**values) for name, values in d.items()})
+
+    def non_default(self) -> dict[str, Any]:
+        """The result-affecting values that differ from their defaults, as ``group.field``."""
+        out = {}
+        for name in RESULT_GROUPS:
+            group = getattr(self, name)
+            for f in dataclasses.fields(group):
+                value = getattr(group, f.name)
+                if value != f.default:
+                    out[f"{name}.{f.name}"] = value
+        return out
+
+    def run_id(self) -> str:
+        """Short hash of the non-default result-affecting values: a new field with a default keeps old ids."""
+        blob = json.dumps(self.non_default(), sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:10]
+
+    @property
+    def rewind_epoch(self) -> int | None:
+        """Epoch of level 0 whose end state later levels restart from; None for 'trained'."""
+        rewind = self.pruning.rewind
+        if rewind == "trained":
+            return None
+        if rewind == "init":
+            return 0
+        return int(rewind.split(":", 1)[1])

@@ -1,0 +1,71 @@
+"""The layout of one run's directory, and the results table written into it.
+
+``<out>/<run-id>/``: ``hparams.json``, ``subset_indices.npy``, ``level_<k>/`` (``mask.pt``, ``weights.pt``,
+``metrics.json``, and while training ``checkpoint.pt``; level 0 also keeps ``rewind.pt``), ``results.json`` and
+``results.csv``. A level is finished exactly when its ``metrics.json`` exists (it is written last).
+"""
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+
+from lottery.hparams import Hparams
+from utils.errors import UserError
+from utils.io import load_json, save_json, save_text
+
+RESULT_COLUMNS = ("level", "density", "test_acc", "best_test_acc", "train_acc", "train_loss", "epochs", "seconds")
+
+
+class RunDir:
+    def __init__(self, hp: Hparams):
+        self.hp = hp
+        self.root = Path(hp.job.out) / hp.run_id()
+
+    def level(self, k: int) -> Path:
+        return self.root / f"level_{k}"
+
+    def claim(self) -> None:
+        """Create the directory, or check that what it holds is this run (same hyperparameters)."""
+        path = self.root / "hparams.json"
+        mine = {"run_id": self.hp.run_id(), "hparams": self.hp.to_dict()}
+        if path.exists():
+            theirs = load_json(path)
+            if theirs != mine:
+                raise UserError(f"{self.root} holds a different run under the same id (its hparams.json differs); "
+                                f"use another --out or remove that folder")
+        else:
+            save_json(mine, path)
+
+    def claim_indices(self, indices: np.ndarray) -> None:
+        path = self.root / "subset_indices.npy"
+        if path.exists():
+            if not np.array_equal(np.load(path), indices):
+                raise UserError(f"{path} holds a different subset than this run draws; remove {self.root}")
+        else:
+            tmp = path.with_suffix(".tmp.npy")
+            np.save(tmp, indices)
+            tmp.replace(path)
+
+    def finished_record(self, k: int) -> dict | None:
+        path = self.level(k) / "metrics.json"
+        return load_json(path)["result"] if path.exists() else None
+
+    def write_results(self, records: list[dict]) -> None:
+        save_json({"hparams": self.hp.to_dict(), "levels": records}, self.root / "results.json")
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=RESULT_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({c: r[c] for c in RESULT_COLUMNS} for r in records)
+        save_text(buf.getvalue(), self.root / "results.csv")
+
+
+def format_table(records: list[dict]) -> str:
+    """Density against accuracy, one line per level, in percent."""
+    lines = [f"{'level':>5} {'density':>8} {'test acc':>9} {'best test':>9} {'train acc':>9}"]
+    for r in records:
+        lines.append(f"{r['level']:>5} {100 * r['density']:>7.2f}% {100 * r['test_acc']:>8.2f}% "
+                     f"{100 * r['best_test_acc']:>8.2f}% {100 * r['train_acc']:>8.2f}%")
+    return "\n".join(lines)

@@ -1,0 +1,142 @@
+"""The IMP loop: train dense, save the rewind state, then prune / rewind / retrain level by level.
+
+Invariant (tested): level k > 0 starts from ``rewind state x mask_k`` (weights, BatchNorm statistics and
+classifier all rewound; optimizer state fresh) at the rewind step of the learning-rate schedule, and mask_k
+keeps round((1 - rate)^k * size) of the prunable weights. Finished levels are skipped; an interrupted level
+resumes from its last checkpoint with the saved RNG state, reproducing the uninterrupted run.
+"""
+from __future__ import annotations
+
+import copy
+import sys
+
+import torch
+
+import datasets
+import models
+from datasets import ImageDataset
+from lottery.hparams import Hparams
+from lottery.run_dir import RunDir, format_table
+from pruning import SCORERS, Mask, mask_from_scores
+from training.loop import Environment, LevelTrainer
+from utils.device import resolve_device
+from utils.io import load_torch, save_json, save_torch
+from utils.seeding import derive_seed, rng_state, seed_all, set_rng_state
+
+
+def load_subset(hp: Hparams) -> tuple[ImageDataset, "np.ndarray"]:
+    """The dataset restricted to the class-balanced (or long-tailed) subset this run trains on."""
+    d = hp.data
+    full = datasets.load(d.dataset, hp.job.data_root)
+    labels = full.y_train.numpy()
+    n_max = datasets.per_class_count(labels, full.num_classes, d.data_fraction, d.per_class)
+    counts = datasets.class_counts(n_max, full.num_classes, d.long_tail, d.imbalance)
+    indices = datasets.draw_indices(labels, counts, d.data_seed)
+    return full.subset(indices), indices
+
+
+def build_model(hp: Hparams, data: ImageDataset, env: Environment) -> torch.nn.Module:
+    model = models.build(hp.model.arch, data.num_classes, in_channels=data.in_channels, width=hp.model.width,
+                         image_size=data.image_size, mean=data.mean, std=data.std).to(env.device)
+    return model.to(memory_format=torch.channels_last) if env.channels_last else model
+
+
+def cpu_state(model: torch.nn.Module) -> dict:
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+
+def next_mask(hp: Hparams, model: torch.nn.Module, previous: Mask, level: int) -> Mask:
+    """Score the trained weights of level-1 and keep (1 - rate)^level of all prunable weights."""
+    generator = torch.Generator().manual_seed(derive_seed(hp.training.seed, level, 1))
+    scores = SCORERS[hp.pruning.prune_method](model, previous, generator)
+    density = (1 - hp.pruning.prune_rate) ** level
+    return mask_from_scores(scores, density, hp.pruning.prune_scope, previous)
+
+
+def run(hp: Hparams) -> list[dict]:
+    device = resolve_device(hp.job.device)
+    env = Environment.resolve(hp, device)
+    data, indices = load_subset(hp)
+    run_dir = RunDir(hp)
+    run_dir.claim()
+    run_dir.claim_indices(indices)
+    print(f"run {hp.run_id()} -> {run_dir.root}  ({len(indices)} training images, {data.num_classes} classes, "
+          f"{device}, {env.precision}, data on {env.data_path})")
+
+    seed_all(derive_seed(hp.training.seed, 0))
+    model = build_model(hp, data, env)
+    init_state = cpu_state(model)
+    records: list[dict] = []
+    mask = Mask.dense(model)
+    for level in range(hp.pruning.rounds):
+        level_dir = run_dir.level(level)
+        if level > 0:
+            mask_path = level_dir / "mask.pt"
+            if mask_path.exists():
+                mask = Mask.load(mask_path)
+            else:
+                model.load_state_dict(load_torch(run_dir.level(level - 1) / "weights.pt"))
+                mask = next_mask(hp, model, mask, level)
+                mask.save(mask_path)
+        record = run_dir.finished_record(level)
+        if record is None:
+            record = train_level(hp, env, run_dir, model, mask, data, level, init_state)
+        records.append(record)
+        run_dir.write_results(records)
+    print(format_table(records))
+    return records
+
+
+def _start(hp: Hparams, run_dir: RunDir, level: int, init_state: dict) -> tuple[dict, int]:
+    """Starting weights (before masking) and epoch of ``level``."""
+    if level == 0:
+        return init_state, 0
+    if hp.rewind_epoch is None:  # 'trained': continue from the previous level, schedule from its start
+        return load_torch(run_dir.level(level - 1) / "weights.pt"), 0
+    return load_torch(run_dir.level(0) / "rewind.pt"), hp.rewind_epoch
+
+
+def train_level(hp: Hparams, env: Environment, run_dir: RunDir, model: torch.nn.Module, mask: Mask,
+                data: ImageDataset, level: int, init_state: dict) -> dict:
+    level_dir = run_dir.level(level)
+    checkpoint_path = level_dir / "checkpoint.pt"
+    state, start_epoch = _start(hp, run_dir, level, init_state)
+    model.load_state_dict(state)
+    trainer = LevelTrainer(model, mask, data, hp, env)  # applies nothing yet; load_state_dict below masks
+    history: list[dict] = []
+    if checkpoint_path.exists():
+        saved = load_torch(checkpoint_path)
+        trainer.load_state_dict(saved["trainer"])
+        set_rng_state(saved["rng"])
+        start_epoch, history = saved["epoch"], saved["history"]
+        print(f"level {level}: resuming after epoch {start_epoch} from {checkpoint_path}")
+    else:
+        trainer.apply_mask()
+        seed_all(derive_seed(hp.training.seed, level, 2))
+    if level == 0 and hp.rewind_epoch == 0 and not (level_dir / "rewind.pt").exists():
+        save_torch(cpu_state(model), level_dir / "rewind.pt")
+
+    def on_epoch_end(epoch: int, history: list[dict]) -> None:
+        if level == 0 and epoch == hp.rewind_epoch:
+            save_torch(cpu_state(model), level_dir / "rewind.pt")
+        if epoch % hp.job.checkpoint_every == 0 and epoch < hp.training.epochs:
+            save_torch({"trainer": copy.deepcopy(trainer.state_dict()), "rng": rng_state(), "epoch": epoch,
+                        "history": history}, checkpoint_path)
+
+    density = mask.density()
+    trainer.train(level, start_epoch, history, on_epoch_end, desc=f"level {level} ({100 * density:.1f}%)")
+    evaluated = [h["test_acc"] for h in history if h["test_acc"] is not None]
+    record = {"level": level, "density": density, "test_acc": history[-1]["test_acc"],
+              "best_test_acc": max(evaluated), "train_acc": history[-1]["train_acc"],
+              "train_loss": history[-1]["train_loss"], "epochs": len(history),
+              "seconds": sum(h["seconds"] for h in history)}
+    for name in mask.empty_layers():
+        print(f"warning: level {level}: layer {name} is pruned to zero weights", file=sys.stderr)
+    save_torch(cpu_state(model), level_dir / "weights.pt")
+    mask.save(level_dir / "mask.pt")
+    save_json({"result": record, "layers": mask.per_layer(), "history": history}, level_dir / "metrics.json")
+    checkpoint_path.unlink(missing_ok=True)
+    print(f"level {level:>2}: density {100 * density:6.2f}%  test {100 * record['test_acc']:.2f}%  "
+          f"(best {100 * record['best_test_acc']:.2f}%)  train {100 * record['train_acc']:.2f}%  "
+          f"{record['seconds']:.1f}s")
+    return record

@@ -1,0 +1,77 @@
+"""Masks are data: a dict from parameter name to a bool tensor (True = kept).
+
+``Mask.apply_`` is the one place pruned weights are zeroed. The training loop calls it after every optimizer
+step (through ``applier``, a fused foreach version), and the IMP loop after every load or rewind. A mask is
+never derived from weight values.
+"""
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+import torch
+from torch import nn
+
+from utils.io import load_torch, save_torch
+
+
+def prunable_names(model: nn.Module) -> list[str]:
+    """Every convolution weight (stem and shortcut convs included); classifier and BatchNorm are not pruned."""
+    return [f"{name}.weight" for name, module in model.named_modules() if isinstance(module, nn.Conv2d)]
+
+
+class Mask(dict):
+    """``{parameter name: bool tensor}`` with density reports, save/load and in-place application."""
+
+    @classmethod
+    def dense(cls, model: nn.Module) -> "Mask":
+        params = dict(model.named_parameters())
+        return cls({name: torch.ones_like(params[name], dtype=torch.bool) for name in prunable_names(model)})
+
+    def kept(self) -> int:
+        return int(sum(int(m.sum()) for m in self.values()))
+
+    def size(self) -> int:
+        return sum(m.numel() for m in self.values())
+
+    def density(self) -> float:
+        return self.kept() / self.size()
+
+    def per_layer(self) -> dict[str, dict[str, float | int]]:
+        return {name: {"kept": int(m.sum()), "total": m.numel(), "density": int(m.sum()) / m.numel()}
+                for name, m in self.items()}
+
+    def empty_layers(self) -> list[str]:
+        return [name for name, m in self.items() if not bool(m.any())]
+
+    def to(self, device: torch.device | str) -> "Mask":
+        return Mask({name: m.to(device) for name, m in self.items()})
+
+    def save(self, path: str | os.PathLike) -> None:
+        save_torch({name: m.cpu() for name, m in self.items()}, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Mask":
+        return cls(load_torch(path))
+
+    def applier(self, model: nn.Module) -> Callable[[], None]:
+        """A closure zeroing the pruned weights of ``model`` in one fused foreach multiply.
+
+        The masks are converted once to each weight's dtype and device, so the training step does no
+        conversion and no host work; it is safe inside CUDA-graph capture.
+        """
+        params = dict(model.named_parameters())
+        missing = [name for name in self if name not in params]
+        if missing:
+            raise KeyError(f"mask names parameters the model lacks: {missing[:3]}")
+        weights = [params[name] for name in self]
+        factors = [m.to(device=w.device, dtype=w.dtype) for m, w in zip(self.values(), weights)]
+
+        @torch.no_grad()
+        def apply() -> None:
+            torch._foreach_mul_(weights, factors)
+        return apply
+
+    def apply_(self, model: nn.Module) -> None:
+        """Zero the pruned weights of ``model`` in place."""
+        self.applier(model)()

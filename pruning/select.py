@@ -1,0 +1,35 @@
+"""The one function that turns scores into a mask, shared by every pruning method."""
+from __future__ import annotations
+
+import torch
+
+from pruning.mask import Mask
+
+
+def _keep_top(scores: torch.Tensor, alive: torch.Tensor, k: int) -> torch.Tensor:
+    """Bool tensor with the ``k`` highest-scoring alive entries of ``scores`` (ties broken by position)."""
+    flat = torch.where(alive.flatten(), scores.flatten().float(), torch.tensor(float("-inf")))
+    keep = torch.zeros(flat.numel(), dtype=torch.bool)
+    if k > 0:
+        keep[torch.topk(flat, k, sorted=False).indices] = True
+    return keep.view(scores.shape)
+
+
+def mask_from_scores(scores: dict[str, torch.Tensor], density: float, scope: str, previous: Mask) -> Mask:
+    """Keep ``round(density * size)`` weights (per layer, or across all layers for ``scope='global'``).
+
+    Only weights alive in ``previous`` can be kept, so masks are nested across levels; ``density`` is the
+    target fraction of all prunable weights, not of the remaining ones.
+    """
+    previous = previous.to("cpu")
+    if scope == "layerwise":
+        return Mask({name: _keep_top(scores[name].cpu(), previous[name], round(density * m.numel()))
+                     for name, m in previous.items()})
+    if scope != "global":
+        raise ValueError(f"unknown prune scope {scope!r}")
+    names = list(previous)
+    flat_scores = torch.cat([scores[n].cpu().flatten().float() for n in names])
+    flat_alive = torch.cat([previous[n].flatten() for n in names])
+    keep = _keep_top(flat_scores, flat_alive, round(density * flat_alive.numel()))
+    sizes = [previous[n].numel() for n in names]
+    return Mask({n: part.view(previous[n].shape) for n, part in zip(names, keep.split(sizes))})

@@ -1,0 +1,22 @@
+"""Shared fixtures: tiny run arguments and the real-data folder (tests using it skip when it is absent)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture
+def cifar_root() -> str:
+    if not (SHARED_DATA / "cifar10.npz").exists():
+        pytest.skip(f"real CIFAR-10 not found at {SHARED_DATA}/cifar10.npz (see README: Data)")
+    return str(SHARED_DATA)
+
+
+def tiny_argv(out: Path, *extra: str) -> list[str]:
+    """A run that finishes in seconds on a CPU: synthetic data, a width-4 ResNet-18, 2 levels of 3 epochs."""
+    return ["--dataset", "synthetic", "--per-class", "20", "--width", "4", "--rounds", "2", "--epochs", "3",
+            "--batch-size", "50", "--rewind", "epoch:1", "--eval-every", "1", "--checkpoint-every", "1",
+            "--device", "cpu", "--out", str(out), *extra]

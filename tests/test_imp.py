@@ -1,0 +1,154 @@
+"""The IMP loop end to end on tiny CPU runs: rewind invariant, schedule alignment, resume, idempotence."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from lottery.cli import main, parse_args
+from lottery.runner import run
+from pruning import Mask
+from training.loop import LevelTrainer
+from training.schedule import lr_at
+from training.sgd import SGD
+from tests.conftest import tiny_argv
+
+
+def run_dir_of(out: Path) -> Path:
+    (only,) = [p for p in out.iterdir() if p.is_dir()]
+    return only
+
+
+@pytest.fixture
+def spy(monkeypatch):
+    """Records each level's starting state, optimizer buffers and learning rates as the real code runs."""
+    seen: dict[int, dict] = {}
+    original_train = LevelTrainer.train
+    original_set_lr = SGD.set_lr
+    current: list[int] = []
+
+    def train(self, level, start_epoch, history, on_epoch_end, desc=""):
+        current[:] = [level]
+        seen[level] = {"state": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
+                       "momentum_zero": all(not b.any() for b in self.optimizer.buffers),
+                       "start_epoch": start_epoch, "lrs": [], "steps_per_epoch": self.steps_per_epoch,
+                       "total_steps": self.total_steps}
+        return original_train(self, level, start_epoch, history, on_epoch_end, desc)
+
+    def set_lr(self, value):
+        seen[current[0]]["lrs"].append(value)
+        original_set_lr(self, value)
+
+    monkeypatch.setattr(LevelTrainer, "train", train)
+    monkeypatch.setattr(SGD, "set_lr", set_lr)
+    return seen
+
+
+def test_level_k_starts_from_rewind_state_times_mask(tmp_path, spy):
+    hp = parse_args(tiny_argv(tmp_path, "--rounds", "3"))
+    records = run(hp)
+    root = run_dir_of(tmp_path)
+    rewind = torch.load(root / "level_0" / "rewind.pt")
+    for level in (1, 2):
+        mask = Mask.load(root / f"level_{level}" / "mask.pt")
+        start = spy[level]["state"]
+        for name, value in rewind.items():
+            expected = value * mask[name] if name in mask else value  # BN statistics and classifier rewound too
+            assert torch.equal(start[name], expected), (level, name)
+        assert spy[level]["momentum_zero"], "optimizer state must be fresh each level"
+        assert spy[level]["start_epoch"] == 1
+        assert abs(records[level]["density"] - 0.8 ** level) < 1e-3
+    # the rewind state is level 0 after exactly one epoch: its weights differ from init, not from level 0's end
+    init = spy[0]["state"]
+    assert not torch.equal(rewind["fc.weight"], init["fc.weight"])
+
+
+def test_learning_rate_resumes_at_the_rewind_step(tmp_path, spy):
+    hp = parse_args(tiny_argv(tmp_path, "--schedule", "cosine"))
+    run(hp)
+    spe, total = spy[0]["steps_per_epoch"], spy[0]["total_steps"]
+    assert spy[0]["lrs"][0] == pytest.approx(hp.training.lr)
+    assert spy[1]["lrs"][0] == pytest.approx(lr_at(1 * spe, total, hp.training.lr, "cosine"))
+    assert spy[1]["lrs"] == pytest.approx(spy[0]["lrs"][spe:])  # same steps, same schedule, same end
+    assert len(spy[0]["lrs"]) == total
+
+
+def test_rewind_trained_and_init(tmp_path, spy):
+    run(parse_args(tiny_argv(tmp_path / "t", "--rewind", "trained")))
+    root = run_dir_of(tmp_path / "t")
+    final0 = torch.load(root / "level_0" / "weights.pt")
+    mask = Mask.load(root / "level_1" / "mask.pt")
+    assert torch.equal(spy[1]["state"]["stem.0.weight"], final0["stem.0.weight"] * mask["stem.0.weight"])
+    assert spy[1]["start_epoch"] == 0
+    run(parse_args(tiny_argv(tmp_path / "i", "--rewind", "init")))
+    assert torch.equal(spy[1]["state"]["fc.weight"], spy[0]["state"]["fc.weight"])
+
+
+def _result_rows(root: Path) -> list[dict]:
+    rows = json.loads((root / "results.json").read_text())["levels"]
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
+
+
+@pytest.mark.parametrize("stop_level, stop_epoch", [(0, 2), (1, 2)])
+def test_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch, stop_level, stop_epoch):
+    argv = tiny_argv(tmp_path / "a")
+    run(parse_args(argv))
+    reference = run_dir_of(tmp_path / "a")
+
+    original_train = LevelTrainer.train
+
+    def interrupted(self, level, start_epoch, history, on_epoch_end, desc=""):
+        def stop_after(epoch, hist):
+            on_epoch_end(epoch, hist)
+            if (level, epoch) == (stop_level, stop_epoch):
+                raise KeyboardInterrupt
+        return original_train(self, level, start_epoch, history, stop_after, desc)
+
+    argv_b = tiny_argv(tmp_path / "b")
+    monkeypatch.setattr(LevelTrainer, "train", interrupted)
+    assert main(argv_b) == 130
+    root = run_dir_of(tmp_path / "b")
+    assert (root / f"level_{stop_level}" / "checkpoint.pt").exists()
+    monkeypatch.setattr(LevelTrainer, "train", original_train)
+    assert main(argv_b) == 0
+    assert _result_rows(root) == _result_rows(reference)
+    for level in (0, 1):
+        ours = torch.load(root / f"level_{level}" / "weights.pt")
+        theirs = torch.load(reference / f"level_{level}" / "weights.pt")
+        assert all(torch.equal(ours[k], theirs[k]) for k in theirs)
+    assert not (root / f"level_{stop_level}" / "checkpoint.pt").exists()
+
+
+def test_second_identical_command_trains_nothing(tmp_path, monkeypatch):
+    argv = tiny_argv(tmp_path)
+    first = run(parse_args(argv))
+
+    def fail(*args, **kwargs):
+        raise AssertionError("a finished level was trained again")
+
+    monkeypatch.setattr(LevelTrainer, "train", fail)
+    second = run(parse_args(argv))
+    assert second == first
+
+
+def test_outputs_layout_and_results_schema(tmp_path):
+    run(parse_args(tiny_argv(tmp_path)))
+    root = run_dir_of(tmp_path)
+    assert root.name == parse_args(tiny_argv(tmp_path)).run_id()
+    results = json.loads((root / "results.json").read_text())
+    assert set(results) == {"hparams", "levels"}
+    for r in results["levels"]:
+        assert set(r) == {"level", "density", "test_acc", "best_test_acc", "train_acc", "train_loss", "epochs",
+                          "seconds"}
+        assert 0 <= r["test_acc"] <= r["best_test_acc"] <= 1 and 0 < r["density"] <= 1
+    assert results["levels"][0]["epochs"] == 3 and results["levels"][1]["epochs"] == 2
+    csv_lines = (root / "results.csv").read_text().splitlines()
+    assert csv_lines[0].startswith("level,density,test_acc") and len(csv_lines) == 3
+    metrics = json.loads((root / "level_1" / "metrics.json").read_text())
+    assert all(0 < layer["density"] <= 1 for layer in metrics["layers"].values())
+    assert len(metrics["history"]) == 2
+    assert len(json.loads((root / "hparams.json").read_text())["hparams"]) == 4
+    import numpy as np
+    assert len(np.load(root / "subset_indices.npy")) == 200

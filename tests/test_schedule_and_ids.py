@@ -1,0 +1,62 @@
+"""The learning-rate schedule in steps, and run ids (a pinned regression list)."""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pytest
+
+from lottery.hparams import RESULT_GROUPS, Hparams
+from training.schedule import lr_at
+
+# Pinned: changing how ids are computed silently orphans every user's finished runs. Update only on purpose.
+PINNED_IDS = {
+    (): "44136fa355",
+    (("data", "data_fraction", 0.01),): "c2f15e97dc",
+    (("data", "per_class", 50), ("data", "augment", "autoaug"), ("data", "cutout", 16)): "dab62a9220",
+    (("pruning", "rewind", "init"), ("training", "seed", 1)): "e3eb177592",
+}
+
+
+def with_values(changes) -> Hparams:
+    hp = Hparams()
+    for group, name, value in changes:
+        hp = dataclasses.replace(hp, **{group: dataclasses.replace(getattr(hp, group), **{name: value})})
+    return hp
+
+
+@pytest.mark.parametrize("changes", list(PINNED_IDS))
+def test_run_ids_are_pinned(changes):
+    assert with_values(changes).run_id() == PINNED_IDS[changes]
+
+
+def _changed(value):
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, (int, float)):
+        return value * 2 + 1
+    return value + "x"
+
+
+def test_every_result_field_changes_the_id_and_job_fields_do_not():
+    base = Hparams().run_id()
+    for group in RESULT_GROUPS:
+        for f in dataclasses.fields(getattr(Hparams(), group)):
+            assert with_values([(group, f.name, _changed(f.default))]).run_id() != base, f"{group}.{f.name}"
+    for f in dataclasses.fields(Hparams().job):
+        assert with_values([("job", f.name, _changed(f.default))]).run_id() == base, f"job.{f.name}"
+
+
+def test_cosine_schedule_and_rewind_alignment():
+    total, spe = 200 * 5, 5
+    assert lr_at(0, total, 0.1, "cosine") == pytest.approx(0.1)
+    assert lr_at(total // 2, total, 0.1, "cosine") == pytest.approx(0.05)
+    assert lr_at(total - 1, total, 0.1, "cosine") == pytest.approx(0.1 * 0.5 * (1 + math.cos(math.pi * 999 / 1000)))
+    # the first step of a level rewound to epoch 2 uses the LR of global step 2 * steps_per_epoch
+    assert lr_at(2 * spe, total, 0.1, "cosine") < 0.1
+
+
+def test_multistep_schedule():
+    assert lr_at(0, 100, 0.1, "multistep") == pytest.approx(0.1)
+    assert lr_at(50, 100, 0.1, "multistep") == pytest.approx(0.01)
+    assert lr_at(75, 100, 0.1, "multistep") == pytest.approx(0.001)

@@ -1,0 +1,125 @@
+"""Training one IMP level: epochs of steps, scheduled evaluation, progress, divergence check, callbacks."""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+import augment
+from datasets import ImageDataset
+from lottery.hparams import Hparams
+from pruning import Mask
+from training.batches import DeviceBatches, HostBatches, steps_per_epoch
+from training.evaluate import accuracy
+from training.schedule import lr_at
+from training.sgd import SGD
+from training.step import GraphedStep, TrainStep
+from utils.device import resolve_precision
+from utils.errors import DivergenceError, UserError
+
+EpochCallback = Callable[[int, list[dict]], None]
+
+
+@dataclass
+class Environment:
+    """Everything about where a run executes, resolved once from the job hyperparameters."""
+    device: torch.device
+    precision: str
+    channels_last: bool
+    data_path: str
+    compile: str
+
+    @classmethod
+    def resolve(cls, hp: Hparams, device: torch.device) -> "Environment":
+        precision = resolve_precision(hp.training.precision, device)
+        data_path = hp.job.data_path if hp.job.data_path != "auto" else ("gpu" if device.type == "cuda" else "cpu")
+        if hp.job.compile == "graph" and device.type != "cuda":
+            raise UserError("--compile graph needs a CUDA device")
+        return cls(device, precision, device.type == "cuda" and precision == "bf16", data_path, hp.job.compile)
+
+
+class LevelTrainer:
+    """Owns the optimizer, batches and step function for one level of one run.
+
+    ``model`` must already hold the level's starting weights with the mask applied; ``train`` runs epochs
+    ``[start_epoch, epochs)`` on the global step schedule, so a level rewound to epoch N resumes the learning
+    rate exactly where level 0 was after N epochs.
+    """
+
+    def __init__(self, model: nn.Module, mask: Mask, data: ImageDataset, hp: Hparams, env: Environment):
+        self.model, self.hp, self.env, self.data = model, hp, env, data
+        t = hp.training
+        self.optimizer = SGD(model.parameters(), t.momentum, t.weight_decay)
+        self.apply_mask = mask.applier(model)
+        if env.data_path == "gpu":
+            self.batches = DeviceBatches(data.x_train, data.y_train, env.device)
+        else:
+            self.batches = HostBatches(data.x_train, data.y_train, env.device, hp.job.workers)
+        self.x_test, self.y_test = data.x_test.to(env.device), data.y_test.to(env.device)
+        self.steps_per_epoch = steps_per_epoch(len(self.batches), t.batch_size)
+        self.total_steps = t.epochs * self.steps_per_epoch
+        trained = model
+        if env.compile == "full":
+            trained = torch.compile(model)
+        aug = augment.build(hp.data.augment, data.image_size, hp.data.cutout)
+        self.step = TrainStep(trained, self.optimizer, self.apply_mask, aug, data.num_classes, hp.data.mixup,
+                              hp.data.cutmix, env.device, env.precision, env.channels_last)
+        self._graphed: GraphedStep | None = None
+
+    def _step_fn(self, x: torch.Tensor, y: torch.Tensor) -> Callable:
+        if self.env.compile == "off" or self.env.device.type != "cuda":
+            return self.step
+        if self._graphed is None:
+            self._graphed = GraphedStep(self.step, x, y)
+        return self._graphed
+
+    def state_dict(self) -> dict:
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.apply_mask()
+
+    def test_accuracy(self) -> float:
+        return float(accuracy(self.model, self.x_test, self.y_test, self.env.device, self.env.precision,
+                              self.env.channels_last))
+
+    def train(self, level: int, start_epoch: int, history: list[dict], on_epoch_end: EpochCallback,
+              desc: str = "") -> list[dict]:
+        """Run the remaining epochs, appending one record per epoch to ``history``."""
+        t, job = self.hp.training, self.hp.job
+        self.model.train()
+        bar = tqdm(range(start_epoch, t.epochs), desc=desc or f"level {level}", initial=start_epoch,
+                   total=t.epochs, leave=False, dynamic_ncols=True)
+        for epoch in bar:
+            started = time.perf_counter()
+            step_fn = None
+            for i, (x, y) in enumerate(self.batches.epoch(t.batch_size)):
+                global_step = epoch * self.steps_per_epoch + i
+                self.optimizer.set_lr(lr_at(global_step, self.total_steps, t.lr, t.schedule))
+                step_fn = step_fn or self._step_fn(x, y)
+                step_fn(x, y)
+            loss_sum, correct = (m.item() for m in self.step.metric_tensors())  # the one sync per epoch
+            for m in self.step.metric_tensors():
+                m.zero_()
+            n_seen = self.steps_per_epoch * t.batch_size
+            record = {"epoch": epoch + 1, "train_loss": loss_sum / self.steps_per_epoch,
+                      "train_acc": correct / n_seen, "test_acc": None}
+            if not math.isfinite(record["train_loss"]):
+                raise DivergenceError(level, epoch, record["train_loss"])
+            last = epoch + 1 == t.epochs
+            if last or (job.eval_every > 0 and (epoch + 1) % job.eval_every == 0):
+                record["test_acc"] = self.test_accuracy()
+            record["seconds"] = time.perf_counter() - started
+            history.append(record)
+            bar.set_postfix(loss=f"{record['train_loss']:.3f}", acc=f"{record['train_acc']:.3f}",
+                            test="-" if record["test_acc"] is None else f"{record['test_acc']:.3f}")
+            on_epoch_end(epoch + 1, history)
+        bar.close()
+        return history

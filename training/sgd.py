@@ -1,0 +1,45 @@
+"""SGD with momentum and weight decay as foreach ops, its learning rate a device tensor.
+
+Same update as ``torch.optim.SGD(momentum=m, weight_decay=wd)`` (no dampening, no Nesterov):
+``g += wd * p; buf = m * buf + g; p -= lr * buf``, the buffer starting at zero (so the first step uses
+``buf = g`` exactly as torch does). Keeping ``lr`` on the device lets a whole training step, optimizer
+included, be captured in one CUDA graph and replayed with a new learning rate each step.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+import torch
+
+
+class SGD:
+    def __init__(self, params: Iterable[torch.nn.Parameter], momentum: float, weight_decay: float):
+        self.params = [p for p in params if p.requires_grad]
+        self.momentum, self.weight_decay = momentum, weight_decay
+        self.buffers = [torch.zeros_like(p) for p in self.params]
+        self.lr = torch.zeros((), device=self.params[0].device)
+
+    def set_lr(self, value: float) -> None:
+        self.lr.fill_(value)
+
+    def zero_grad(self) -> None:
+        """Zero gradients in place (not ``None``): their storage must stay put for CUDA-graph replay."""
+        grads = [p.grad for p in self.params if p.grad is not None]
+        if grads:
+            torch._foreach_zero_(grads)
+
+    @torch.no_grad()
+    def step(self) -> None:
+        grads = [p.grad for p in self.params]
+        if self.weight_decay:
+            torch._foreach_add_(grads, self.params, alpha=self.weight_decay)
+        torch._foreach_mul_(self.buffers, self.momentum)
+        torch._foreach_add_(self.buffers, grads)
+        torch._foreach_sub_(self.params, torch._foreach_mul(self.buffers, self.lr))
+
+    def state_dict(self) -> dict:
+        return {"momentum_buffers": [b.detach().cpu() for b in self.buffers]}
+
+    def load_state_dict(self, state: dict) -> None:
+        for buf, saved in zip(self.buffers, state["momentum_buffers"], strict=True):
+            buf.copy_(saved)

@@ -1,0 +1,1 @@
+"""Small shared helpers: errors, atomic file I/O, seeding, devices."""
