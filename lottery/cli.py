@@ -27,7 +27,7 @@ def build_parser(prog: str = "main_imp.py") -> argparse.ArgumentParser:
         arg_group = parser.add_argument_group(group_name)
         for f in dataclasses.fields(group_cls):
             meta = f.metadata
-            kwargs: dict[str, Any] = {"default": f.default, "help": meta["help"],
+            kwargs: dict[str, Any] = {"default": f.default, "help": meta["help"].replace("%", "%%"),
                                       "dest": f"{group_name}.{f.name}", **meta["argparse"]}
             if f.type in ("bool", bool):
                 kwargs["action"] = "store_true"

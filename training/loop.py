@@ -90,31 +90,37 @@ class LevelTrainer:
         return float(accuracy(self.model, self.x_test, self.y_test, self.env.device, self.env.precision,
                               self.env.channels_last))
 
+    def run_epoch(self, epoch: int) -> dict:
+        """Train one epoch (global steps ``epoch * steps_per_epoch ...``); returns its training metrics.
+
+        The only host synchronisation is reading the accumulated loss and accuracy at the end.
+        """
+        t = self.hp.training
+        step_fn = None
+        for i, (x, y) in enumerate(self.batches.epoch(t.batch_size)):
+            self.optimizer.set_lr(lr_at(epoch * self.steps_per_epoch + i, self.total_steps, t.lr, t.schedule))
+            step_fn = step_fn or self._step_fn(x, y)
+            step_fn(x, y)
+        metrics = self.step.metric_tensors()
+        loss_sum, correct = (m.item() for m in metrics)
+        for m in metrics:
+            m.zero_()
+        return {"epoch": epoch + 1, "train_loss": loss_sum / self.steps_per_epoch,
+                "train_acc": correct / (self.steps_per_epoch * t.batch_size), "test_acc": None}
+
     def train(self, level: int, start_epoch: int, history: list[dict], on_epoch_end: EpochCallback,
               desc: str = "") -> list[dict]:
-        """Run the remaining epochs, appending one record per epoch to ``history``."""
+        """Run epochs ``[start_epoch, epochs)``, appending one record per epoch to ``history``."""
         t, job = self.hp.training, self.hp.job
         self.model.train()
         bar = tqdm(range(start_epoch, t.epochs), desc=desc or f"level {level}", initial=start_epoch,
                    total=t.epochs, leave=False, dynamic_ncols=True)
         for epoch in bar:
             started = time.perf_counter()
-            step_fn = None
-            for i, (x, y) in enumerate(self.batches.epoch(t.batch_size)):
-                global_step = epoch * self.steps_per_epoch + i
-                self.optimizer.set_lr(lr_at(global_step, self.total_steps, t.lr, t.schedule))
-                step_fn = step_fn or self._step_fn(x, y)
-                step_fn(x, y)
-            loss_sum, correct = (m.item() for m in self.step.metric_tensors())  # the one sync per epoch
-            for m in self.step.metric_tensors():
-                m.zero_()
-            n_seen = self.steps_per_epoch * t.batch_size
-            record = {"epoch": epoch + 1, "train_loss": loss_sum / self.steps_per_epoch,
-                      "train_acc": correct / n_seen, "test_acc": None}
+            record = self.run_epoch(epoch)
             if not math.isfinite(record["train_loss"]):
                 raise DivergenceError(level, epoch, record["train_loss"])
-            last = epoch + 1 == t.epochs
-            if last or (job.eval_every > 0 and (epoch + 1) % job.eval_every == 0):
+            if epoch + 1 == t.epochs or (job.eval_every > 0 and (epoch + 1) % job.eval_every == 0):
                 record["test_acc"] = self.test_accuracy()
             record["seconds"] = time.perf_counter() - started
             history.append(record)

@@ -52,7 +52,8 @@ class GraphedStep:
 
     Capture needs warm-up steps, which really update the model; every tensor the step writes (weights,
     BatchNorm buffers, momentum, metrics) is saved first and restored after capture, so the graphed run
-    starts from exactly the state the eager run would. Inputs are copied into static buffers each step.
+    starts from exactly the state the eager run would (only the random stream has moved on). Inputs are copied
+    into static buffers each step.
     """
 
     def __init__(self, step: TrainStep, x: torch.Tensor, y: torch.Tensor, warmup_steps: int = 3):
@@ -61,7 +62,6 @@ class GraphedStep:
         model, opt = step.model, step.optimizer
         state = [*model.parameters(), *model.buffers(), *opt.buffers, opt.lr, *step.metric_tensors()]
         saved = [t.detach().clone() for t in state]
-        rng = torch.cuda.get_rng_state(step.device)
         stream = torch.cuda.Stream(step.device)
         stream.wait_stream(torch.cuda.current_stream(step.device))
         with torch.cuda.stream(stream):
@@ -76,7 +76,6 @@ class GraphedStep:
         with torch.no_grad():
             for t, value in zip(state, saved):
                 t.copy_(value)
-        torch.cuda.set_rng_state(rng, step.device)
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> None:
         self.x.copy_(x, non_blocking=True)

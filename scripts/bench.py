@@ -1,0 +1,131 @@
+#!/usr/bin/env python
+"""Benchmark training speed: seconds per epoch, images per second, and one whole IMP level.
+
+Each ``--case`` is a string of ``main_imp.py`` flags, so a case is exactly the run it stands for; all cases run
+in one process and print one table. On CUDA, epochs are timed with CUDA events after warm-up epochs and the
+median is reported; on the CPU with ``time.perf_counter``.
+
+    python scripts/bench.py                                  # CPU: a tiny synthetic case, seconds
+    python scripts/bench.py --common "--data-root ../shared/data --data-fraction 0.01 --augment autoaug --cutout" \\
+        --case "--compile off" --case "--compile graph" --full-level
+"""
+from __future__ import annotations
+
+import argparse
+import shlex
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from lottery.cli import parse_args  # noqa: E402
+from lottery.runner import build_model, load_subset  # noqa: E402
+from pruning import Mask  # noqa: E402
+from training.loop import Environment, LevelTrainer  # noqa: E402
+from utils.device import resolve_device  # noqa: E402
+from utils.seeding import seed_all  # noqa: E402
+
+CPU_DEFAULT = "--dataset synthetic --per-class 50 --width 8 --batch-size 50 --augment autoaug --cutout"
+
+
+class Timer:
+    """Wall time of a block: CUDA events on a GPU (no host sync inside the block), perf_counter otherwise."""
+
+    def __init__(self, device: torch.device):
+        self.cuda = device.type == "cuda"
+
+    def __enter__(self) -> "Timer":
+        if self.cuda:
+            self.start, self.end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            self.start.record()
+        else:
+            self.t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.cuda:
+            self.end.record()
+            self.end.synchronize()
+            self.seconds = self.start.elapsed_time(self.end) / 1000
+        else:
+            self.seconds = time.perf_counter() - self.t0
+
+
+def tile_training_set(data, times: int):
+    """The training split repeated ``times`` times: same images, ``times`` more steps per epoch (timing only)."""
+    if times > 1:
+        data.x_train, data.y_train = data.x_train.repeat(times, 1, 1, 1), data.y_train.repeat(times)
+    return data
+
+
+def bench_case(argv: list[str], warmup: int, timed: int, full_level: bool, tile: int) -> dict:
+    hp = parse_args(argv)
+    device = resolve_device(hp.job.device)
+    env = Environment.resolve(hp, device)
+    data = tile_training_set(load_subset(hp)[0], tile)
+    seed_all(hp.training.seed)
+    model = build_model(hp, data, env)
+    trainer = LevelTrainer(model, Mask.dense(model), data, hp, env)
+    model.train()
+    epochs = hp.training.epochs
+    for e in range(warmup):
+        trainer.run_epoch(e % epochs)
+    seconds = []
+    for e in range(timed):
+        with Timer(device) as t:
+            trainer.run_epoch((warmup + e) % epochs)
+        seconds.append(t.seconds)
+    with Timer(device) as t_eval:
+        trainer.test_accuracy()
+    per_epoch = statistics.median(seconds)
+    n_evals = (epochs // hp.job.eval_every if hp.job.eval_every else 0) + 1
+    level = {"level_s": epochs * per_epoch + n_evals * t_eval.seconds, "level_kind": "estimated"}
+    if full_level:
+        fresh = LevelTrainer(model, Mask.dense(model), data, hp, env)
+        started = time.perf_counter()
+        fresh.train(0, 0, [], lambda *_: None, desc="full level")
+        level = {"level_s": time.perf_counter() - started, "level_kind": "measured"}
+    images = trainer.steps_per_epoch * hp.training.batch_size
+    return {"case": " ".join(argv), "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+            "train_images": len(data.y_train), "steps_per_epoch": trainer.steps_per_epoch,
+            "s_per_epoch": per_epoch, "min_s_per_epoch": min(seconds), "images_per_s": images / per_epoch,
+            "eval_s": t_eval.seconds, "epochs": epochs, **level}
+
+
+def format_rows(rows: list[dict]) -> str:
+    lines = ["| case | device | train imgs | s/epoch (median) | img/s | test eval (s) | one level (s) |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| `{r['case']}` | {r['device']} | {r['train_images']} | {r['s_per_epoch']:.4f} | "
+                     f"{r['images_per_s']:.0f} | {r['eval_s']:.3f} | {r['level_s']:.1f} ({r['level_kind']}, "
+                     f"{r['epochs']} epochs) |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--case", action="append", default=[], help="main_imp.py flags of one case (repeatable)")
+    p.add_argument("--common", default="", help="flags added to every case")
+    p.add_argument("--warmup-epochs", type=int, default=2, help="untimed epochs first (compilation, capture)")
+    p.add_argument("--epochs", type=int, default=5, help="timed epochs; the median is reported")
+    p.add_argument("--full-level", action="store_true", help="also run one whole level (else estimate it)")
+    p.add_argument("--tile", type=int, default=1, help="repeat the training subset N times (e.g. 1%% x 100 "
+                   "for a full-size epoch when only a 1%% cut of the data is at hand)")
+    args = p.parse_args(argv)
+    common = shlex.split(args.common) or ([] if torch.cuda.is_available() else shlex.split(CPU_DEFAULT))
+    cases = args.case or [""]
+    rows = []
+    for case in cases:
+        row = bench_case([*common, *shlex.split(case)], args.warmup_epochs, args.epochs, args.full_level, args.tile)
+        print(f"{row['case']}: {row['s_per_epoch']:.4f} s/epoch, {row['images_per_s']:.0f} img/s", flush=True)
+        rows.append(row)
+    print(format_rows(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
