@@ -100,9 +100,10 @@ class JobHparams:
     checkpoint_every: int = _flag(10, "epochs between resumable checkpoints (and at each level's end)")
     data_path: str = _flag("auto", "gpu: training set resident on the device; cpu: DataLoader from host memory; "
                            "auto: gpu on CUDA", lambda: ["auto", "gpu", "cpu"])
-    compile: str = _flag("off", "graph (CUDA): replay each training step from one captured CUDA graph; full "
-                         "(a bare --compile): torch.compile the model too (on a CPU: torch.compile only)",
-                         lambda: ["off", "graph", "full"], nargs="?", const="full")
+    compile: str = _flag("auto", "graph (CUDA): replay each training step from one captured CUDA graph; full "
+                         "(a bare --compile): torch.compile the model too (on a CPU: torch.compile only); "
+                         "off: eager; auto: graph on CUDA, off elsewhere",
+                         lambda: ["auto", "off", "graph", "full"], nargs="?", const="full")
     workers: int = _flag(2, "DataLoader workers of the cpu data path")
 
 

@@ -38,9 +38,10 @@ class Environment:
     def resolve(cls, hp: Hparams, device: torch.device) -> "Environment":
         precision = resolve_precision(hp.training.precision, device)
         data_path = hp.job.data_path if hp.job.data_path != "auto" else ("gpu" if device.type == "cuda" else "cpu")
-        if hp.job.compile == "graph" and device.type != "cuda":
+        compile_mode = hp.job.compile if hp.job.compile != "auto" else ("graph" if device.type == "cuda" else "off")
+        if compile_mode == "graph" and device.type != "cuda":
             raise UserError("--compile graph needs a CUDA device")
-        return cls(device, precision, device.type == "cuda" and precision == "bf16", data_path, hp.job.compile)
+        return cls(device, precision, device.type == "cuda" and precision == "bf16", data_path, compile_mode)
 
 
 class LevelTrainer:
