@@ -7,9 +7,9 @@ resumes from its last checkpoint with the saved RNG state, reproducing the unint
 """
 from __future__ import annotations
 
-import copy
 import sys
 
+import numpy as np
 import torch
 
 import datasets
@@ -24,7 +24,7 @@ from utils.io import load_torch, save_json, save_torch
 from utils.seeding import derive_seed, rng_state, seed_all, set_rng_state
 
 
-def load_subset(hp: Hparams) -> tuple[ImageDataset, "np.ndarray"]:
+def load_subset(hp: Hparams) -> tuple[ImageDataset, np.ndarray]:
     """The dataset restricted to the class-balanced (or long-tailed) subset this run trains on."""
     d = hp.data
     full = datasets.load(d.dataset, hp.job.data_root)
@@ -102,7 +102,8 @@ def train_level(hp: Hparams, env: Environment, run_dir: RunDir, model: torch.nn.
     checkpoint_path = level_dir / "checkpoint.pt"
     state, start_epoch = _start(hp, run_dir, level, init_state)
     model.load_state_dict(state)
-    trainer = LevelTrainer(model, mask, data, hp, env)  # applies nothing yet; load_state_dict below masks
+    mask.apply_(model)  # the level starts from (rewind state x mask): the IMP invariant
+    trainer = LevelTrainer(model, mask, data, hp, env)
     history: list[dict] = []
     if checkpoint_path.exists():
         saved = load_torch(checkpoint_path)
@@ -111,7 +112,6 @@ def train_level(hp: Hparams, env: Environment, run_dir: RunDir, model: torch.nn.
         start_epoch, history = saved["epoch"], saved["history"]
         print(f"level {level}: resuming after epoch {start_epoch} from {checkpoint_path}")
     else:
-        trainer.apply_mask()
         seed_all(derive_seed(hp.training.seed, level, 2))
     if level == 0 and hp.rewind_epoch == 0 and not (level_dir / "rewind.pt").exists():
         save_torch(cpu_state(model), level_dir / "rewind.pt")
@@ -120,7 +120,7 @@ def train_level(hp: Hparams, env: Environment, run_dir: RunDir, model: torch.nn.
         if level == 0 and epoch == hp.rewind_epoch:
             save_torch(cpu_state(model), level_dir / "rewind.pt")
         if epoch % hp.job.checkpoint_every == 0 and epoch < hp.training.epochs:
-            save_torch({"trainer": copy.deepcopy(trainer.state_dict()), "rng": rng_state(), "epoch": epoch,
+            save_torch({"trainer": trainer.state_dict(), "rng": rng_state(), "epoch": epoch,
                         "history": history}, checkpoint_path)
 
     density = mask.density()

@@ -152,3 +152,11 @@ def test_outputs_layout_and_results_schema(tmp_path):
     assert len(json.loads((root / "hparams.json").read_text())["hparams"]) == 4
     import numpy as np
     assert len(np.load(root / "subset_indices.npy")) == 200
+
+
+def test_device_resident_and_dataloader_paths_train_identically(tmp_path):
+    """--data-path gpu (resident tensors) and cpu (DataLoader workers) draw the same batches."""
+    resident = run(parse_args(tiny_argv(tmp_path / "g", "--data-path", "gpu")))
+    loader = run(parse_args(tiny_argv(tmp_path / "c", "--data-path", "cpu", "--workers", "1")))
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    assert strip(resident) == strip(loader)

@@ -105,3 +105,12 @@ def test_sgd_matches_torch_sgd():
             opt.step()
     for pa, pb in zip(a.parameters(), b.parameters()):
         torch.testing.assert_close(pa, pb)
+
+
+def test_empty_layers_are_reported():
+    model = tiny_model()
+    mask = Mask.dense(model)
+    first = next(iter(mask))
+    mask[first] = torch.zeros_like(mask[first])
+    assert mask.empty_layers() == [first]
+    assert mask.per_layer()[first]["density"] == 0.0

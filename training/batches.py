@@ -68,7 +68,10 @@ class HostBatches:
 
     def epoch(self, batch_size: int) -> Iterator[Batch]:
         order = epoch_order(len(self), batch_size, torch.device("cpu"))
+        # Its own generator: a DataLoader otherwise draws worker seeds from the global RNG, which would shift
+        # the augmentation's random stream away from the device-resident path's.
         loader = DataLoader(_IndexedBatches(self.x, self.y, order), batch_size=None, shuffle=False,
-                            num_workers=self.workers, pin_memory=self.device.type == "cuda")
+                            num_workers=self.workers, pin_memory=self.device.type == "cuda",
+                            generator=torch.Generator())
         for x, y in loader:
             yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
