@@ -41,6 +41,7 @@ def test_unknown_choices(tmp_path, capsys, flag, value):
     (["--rewind", "epoch:3"], "--rewind"),
     (["--rewind", "step:1"], "--rewind"),
     (["--imbalance", "2"], "--imbalance"),
+    (["--compile", "graph"], "needs a CUDA device"),  # tiny_argv runs on --device cpu
 ])
 def test_bad_values(tmp_path, capsys, extra, words):
     out = tmp_path / "runs"

@@ -160,3 +160,12 @@ def test_device_resident_and_dataloader_paths_train_identically(tmp_path):
     loader = run(parse_args(tiny_argv(tmp_path / "c", "--data-path", "cpu", "--workers", "1")))
     strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
     assert strip(resident) == strip(loader)
+
+
+@pytest.mark.parametrize("extra", [["--augment", "contrast", "--mixup", "0.2", "--cutmix", "1.0"],
+                                   ["--augment", "augmix", "--cutout"]])
+def test_strong_augmentation_and_mixing_train_end_to_end(tmp_path, extra):
+    (record,) = run(parse_args(tiny_argv(tmp_path, "--rounds", "1", "--epochs", "2", *extra)))
+    assert 0 < record["train_loss"] < 10 and 0 <= record["test_acc"] <= 1
+    hparams = json.loads((run_dir_of(tmp_path) / "hparams.json").read_text())["hparams"]["data"]
+    assert hparams["augment"] == extra[1]

@@ -103,7 +103,7 @@ class LevelTrainer:
             step_fn = step_fn or self._step_fn(x, y)
             step_fn(x, y)
         metrics = self.step.metric_tensors()
-        loss_sum, correct = (m.item() for m in metrics)
+        loss_sum, correct = torch.stack([m.double() for m in metrics]).tolist()  # the epoch's one sync
         for m in metrics:
             m.zero_()
         return {"epoch": epoch + 1, "train_loss": loss_sum / self.steps_per_epoch,
