@@ -38,7 +38,23 @@ def _random_sign(magnitude: Tensor, signed: Tensor) -> Tensor:
     return torch.where(negate, -magnitude, magnitude)
 
 
-class AutoAugment(nn.Module):
+class _OpPolicy(nn.Module):
+    """A policy whose ``sample`` draws per-sample (op, magnitude) columns that ``apply_ops`` applies in turn."""
+
+    names: tuple[str, ...]
+    interpolation: T.InterpolationMode
+
+    def sample(self, x: Tensor) -> tuple[Tensor, ...]:
+        raise NotImplementedError
+
+    def transform(self, x: Tensor, op: Tensor, magnitude: Tensor) -> Tensor:
+        return apply_ops(x, self.names, op, magnitude, self.interpolation)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.transform(x, *self.sample(x))
+
+
+class AutoAugment(_OpPolicy):
     """``T.AutoAugment(AutoAugmentPolicy.CIFAR10)`` with a sub-policy, coin flips and signs per sample."""
 
     def __init__(self, image_size: int) -> None:
@@ -64,14 +80,8 @@ class AutoAugment(nn.Module):
         op = self.ops[policy].masked_fill(~fires, self.names.index(IDENTITY))
         return op, _random_sign(self.magnitudes[policy], self.signed[policy])
 
-    def transform(self, x: Tensor, op: Tensor, magnitude: Tensor) -> Tensor:
-        return apply_ops(x, self.names, op, magnitude, self.interpolation)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.transform(x, *self.sample(x))
-
-
-class RandAugment(nn.Module):
+class RandAugment(_OpPolicy):
     """``T.RandAugment()`` defaults: ``num_ops`` uniformly drawn ops per sample at the fixed magnitude bin."""
 
     def __init__(self, image_size: int) -> None:
@@ -89,14 +99,8 @@ class RandAugment(nn.Module):
         op = torch.randint(len(self.names), (x.shape[0], self.num_ops), device=x.device)
         return op, _random_sign(self.magnitudes[op], self.signed[op])
 
-    def transform(self, x: Tensor, op: Tensor, magnitude: Tensor) -> Tensor:
-        return apply_ops(x, self.names, op, magnitude, self.interpolation)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.transform(x, *self.sample(x))
-
-
-class TrivialAugmentWide(nn.Module):
+class TrivialAugmentWide(_OpPolicy):
     """``T.TrivialAugmentWide()``: one uniformly drawn op and magnitude bin per sample."""
 
     def __init__(self, image_size: int) -> None:
@@ -112,12 +116,6 @@ class TrivialAugmentWide(nn.Module):
         op = torch.randint(len(self.names), (x.shape[0], 1), device=x.device)
         bin_ = torch.randint(self.magnitudes.shape[1], op.shape, device=x.device)
         return op, _random_sign(self.magnitudes[op, bin_], self.signed[op])
-
-    def transform(self, x: Tensor, op: Tensor, magnitude: Tensor) -> Tensor:
-        return apply_ops(x, self.names, op, magnitude, self.interpolation)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.transform(x, *self.sample(x))
 
 
 class AugMix(nn.Module):

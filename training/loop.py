@@ -73,6 +73,7 @@ class LevelTrainer:
         self._graphed: GraphedStep | None = None
 
     def _step_fn(self, x: torch.Tensor, y: torch.Tensor) -> Callable:
+        """The eager step, or on CUDA the graph captured from the level's first batch."""
         if self.env.compile == "off" or self.env.device.type != "cuda":
             return self.step
         if self._graphed is None:
@@ -97,11 +98,9 @@ class LevelTrainer:
         The only host synchronisation is reading the accumulated loss and accuracy at the end.
         """
         t = self.hp.training
-        step_fn = None
         for i, (x, y) in enumerate(self.batches.epoch(t.batch_size)):
             self.optimizer.set_lr(lr_at(epoch * self.steps_per_epoch + i, self.total_steps, t.lr, t.schedule))
-            step_fn = step_fn or self._step_fn(x, y)
-            step_fn(x, y)
+            self._step_fn(x, y)(x, y)
         metrics = self.step.metric_tensors()
         loss_sum, correct = torch.stack([m.double() for m in metrics]).tolist()  # the epoch's one sync
         for m in metrics:
