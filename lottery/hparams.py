@@ -96,7 +96,8 @@ class JobHparams:
     data_root: str = _flag("data", "folder holding <dataset>.npz or torchvision's download")
     out: str = _flag("runs", "output folder; each run writes <out>/<run-id>/")
     device: str = _flag("auto", "cuda when available, else cpu; or any torch device string")
-    eval_every: int = _flag(10, "epochs between test evaluations (the last epoch of a level is always evaluated)")
+    eval_every: int = _flag(10, "epochs between test evaluations; the last epoch of a level is always "
+                            "evaluated, and 0 evaluates only there")
     checkpoint_every: int = _flag(10, "epochs between resumable checkpoints (and at each level's end)")
     data_path: str = _flag("auto", "gpu: training set resident on the device; cpu: DataLoader from host memory; "
                            "auto: gpu on CUDA", lambda: ["auto", "gpu", "cpu"])

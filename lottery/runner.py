@@ -134,7 +134,8 @@ def train_level(hp: Hparams, env: Environment, run_dir: RunDir, model: torch.nn.
         print(f"warning: level {level}: layer {name} is pruned to zero weights", file=sys.stderr)
     save_torch(cpu_state(model), level_dir / "weights.pt")
     mask.save(level_dir / "mask.pt")
-    save_json({"result": record, "layers": mask.per_layer(), "history": history}, level_dir / "metrics.json")
+    save_json({"result": record, "layers": mask.per_layer(), "history": history, "environment": env.describe()},
+              level_dir / "metrics.json")
     checkpoint_path.unlink(missing_ok=True)
     print(f"level {level:>2}: density {100 * density:6.2f}%  test {100 * record['test_acc']:.2f}%  "
           f"(best {100 * record['best_test_acc']:.2f}%)  train {100 * record['train_acc']:.2f}%  "

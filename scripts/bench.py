@@ -3,7 +3,9 @@
 
 Each ``--case`` is a string of ``main_imp.py`` flags, so a case is exactly the run it stands for; all cases run
 in one process and print one table. On CUDA, epochs are timed with CUDA events after warm-up epochs and the
-median is reported; on the CPU with ``time.perf_counter``.
+median is reported; on the CPU with ``time.perf_counter``. ``--full-level`` runs one real level 0 (the same
+``train_level`` as ``main_imp.py``: scheduled evaluations, checkpoints, the rewind state and the level's files,
+written to a temporary folder) and reports its wall time; without it the level is estimated from the epochs.
 
     python scripts/bench.py                                  # CPU: a tiny synthetic case, seconds
     python scripts/bench.py --common "--data-root ../shared/data --data-fraction 0.01 --augment autoaug --cutout" \\
@@ -12,9 +14,11 @@ median is reported; on the CPU with ``time.perf_counter``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shlex
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -23,7 +27,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lottery.cli import parse_args  # noqa: E402
-from lottery.runner import build_model, load_subset  # noqa: E402
+from lottery.run_dir import RunDir  # noqa: E402
+from lottery.runner import build_model, cpu_state, load_subset, train_level  # noqa: E402
 from pruning import Mask  # noqa: E402
 from training.loop import Environment, LevelTrainer  # noqa: E402
 from utils.device import resolve_device  # noqa: E402
@@ -62,6 +67,23 @@ def tile_training_set(data, times: int):
     return data
 
 
+def evaluations_per_level(epochs: int, eval_every: int) -> int:
+    """Scheduled evaluations plus the one at the level's end (counted once when they coincide)."""
+    scheduled = epochs // eval_every if eval_every > 0 else 0
+    return scheduled + (0 if eval_every > 0 and epochs % eval_every == 0 else 1)
+
+
+def time_full_level(hp, env: Environment, model: torch.nn.Module, data) -> float:
+    """Wall time of one real level 0, written to a temporary run folder that is removed afterwards."""
+    with tempfile.TemporaryDirectory() as out:
+        hp = dataclasses.replace(hp, job=dataclasses.replace(hp.job, out=out))
+        run_dir = RunDir(hp)
+        run_dir.claim()
+        started = time.perf_counter()
+        train_level(hp, env, run_dir, model, Mask.dense(model), data, 0, cpu_state(model))
+        return time.perf_counter() - started
+
+
 def bench_case(argv: list[str], warmup: int, timed: int, full_level: bool, tile: int) -> dict:
     hp = parse_args(argv)
     device = resolve_device(hp.job.device)
@@ -79,28 +101,28 @@ def bench_case(argv: list[str], warmup: int, timed: int, full_level: bool, tile:
         with Timer(device) as t:
             trainer.run_epoch((warmup + e) % epochs)
         seconds.append(t.seconds)
+    trainer.test_accuracy()  # warm-up: the first evaluation pays for cuDNN autotuning of its batch shape
     with Timer(device) as t_eval:
         trainer.test_accuracy()
     per_epoch = statistics.median(seconds)
-    n_evals = (epochs // hp.job.eval_every if hp.job.eval_every else 0) + 1
-    level = {"level_s": epochs * per_epoch + n_evals * t_eval.seconds, "level_kind": "estimated"}
+    level = {"level_s": epochs * per_epoch + evaluations_per_level(epochs, hp.job.eval_every) * t_eval.seconds,
+             "level_kind": "estimated"}
     if full_level:
-        fresh = LevelTrainer(model, Mask.dense(model), data, hp, env)
-        started = time.perf_counter()
-        fresh.train(0, 0, [], lambda *_: None, desc="full level")
-        level = {"level_s": time.perf_counter() - started, "level_kind": "measured"}
+        level = {"level_s": time_full_level(hp, env, model, data), "level_kind": "measured"}
     images = trainer.steps_per_epoch * hp.training.batch_size
     return {"case": " ".join(argv), "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+            "setup": f"{env.precision}, compile {env.compile}, data on {env.data_path}",
             "train_images": len(data.y_train), "steps_per_epoch": trainer.steps_per_epoch,
-            "s_per_epoch": per_epoch, "min_s_per_epoch": min(seconds), "images_per_s": images / per_epoch,
-            "eval_s": t_eval.seconds, "epochs": epochs, **level}
+            "chunk_steps": trainer.chunk_steps, "s_per_epoch": per_epoch, "min_s_per_epoch": min(seconds),
+            "images_per_s": images / per_epoch, "eval_s": t_eval.seconds, "epochs": epochs, **level}
 
 
 def format_rows(rows: list[dict]) -> str:
-    lines = ["| case | device | train imgs | s/epoch (median) | img/s | test eval (s) | one level (s) |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| case | device | setup | train imgs | steps (per chunk) | s/epoch (median) | img/s | test eval (s) "
+             "| one level (s) |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| `{r['case']}` | {r['device']} | {r['train_images']} | {r['s_per_epoch']:.4f} | "
+        lines.append(f"| `{r['case'] or '(defaults)'}` | {r['device']} | {r['setup']} | {r['train_images']} | "
+                     f"{r['steps_per_epoch']} ({r['chunk_steps']}) | {r['s_per_epoch']:.4f} | "
                      f"{r['images_per_s']:.0f} | {r['eval_s']:.3f} | {r['level_s']:.1f} ({r['level_kind']}, "
                      f"{r['epochs']} epochs) |")
     return "\n".join(lines)

@@ -52,6 +52,12 @@ def chi_square(counts: torch.Tensor) -> float:
     return float(((counts - expected) ** 2 / expected).sum())
 
 
+def chi_square_fit(counts: torch.Tensor, probs: torch.Tensor) -> float:
+    """Pearson's statistic of ``counts`` against cell probabilities ``probs`` (all positive)."""
+    expected = counts.sum() * probs / probs.sum()
+    return float(((counts - expected) ** 2 / expected).sum())
+
+
 def torchvision_spaces() -> dict[str, tuple[list[float], bool]]:
     """Every (op -> magnitude values, signed) of torchvision's four policies at SIZE."""
     spaces = [
@@ -98,6 +104,43 @@ def test_every_strategy_keeps_shape_dtype_device(name: str, cutout: int) -> None
         else:
             changed = (y != x).flatten(1).any(dim=1)
             assert changed.float().mean() >= 0.5, f"{name} left most images unchanged"
+
+
+@pytest.mark.parametrize("size", [64, 96])
+@pytest.mark.parametrize("name", augment.AUGMENTATIONS)
+def test_every_strategy_runs_at_larger_image_sizes(name: str, size: int) -> None:
+    """Padding (``size // 8``), translations and Cutout all depend on the image size: nothing may assume 32 px."""
+    torch.manual_seed(0)
+    module = augment.build(name, size, cutout=size // 4)
+    if name != "none":
+        assert isinstance(module[0], RandomCropFlip) and module[0].pad == size // 8
+    x = images(6, 3, size=size)
+    y = module(x)
+    assert y.shape == x.shape and y.dtype == torch.uint8 and y.device == x.device
+    changed = (y != x).flatten(1).any(dim=1)
+    assert changed.float().mean() >= 0.5, f"{name} left most {size}-px images unchanged"
+
+
+@pytest.mark.parametrize("size", [64, 96])
+def test_policy_magnitude_tables_follow_image_size(size: int) -> None:
+    """Translations are a fraction of the image side: each policy ``build`` makes has torchvision's table at
+    ``size``."""
+    rand, mix, auto = (augment.build(name, size)[1] for name in ("randaug", "augmix", "autoaug"))
+    assert (type(rand), type(mix), type(auto)) == (RandAugment, AugMix, AutoAugment)
+    space = tv_autoaugment.RandAugment()._augmentation_space(31, (size, size))
+    bin_ = tv_autoaugment.RandAugment().magnitude
+    expected = torch.tensor([float(values[bin_]) if values.ndim else 0.0 for values, _ in space.values()])
+    assert torch.allclose(rand.magnitudes, expected)
+    translate = rand.names.index("TranslateX")
+    assert math.isclose(float(rand.magnitudes[translate]), float(RandAugment(SIZE).magnitudes[translate]) * size / SIZE,
+                        rel_tol=1e-5)
+    space = tv_autoaugment.AugMix()._augmentation_space(10, (size, size))
+    expected = torch.stack([values.float() if values.ndim else torch.zeros(10) for values, _ in space.values()])
+    assert torch.allclose(mix.magnitudes, expected)
+    space = tv_autoaugment.AutoAugment()._augmentation_space(10, (size, size))
+    expected = torch.tensor([[0.0 if b is None else float(space[name][0][b]) for name, _, b in sub]
+                             for sub in tv_autoaugment.AutoAugment(AutoAugmentPolicy.CIFAR10).policies])
+    assert torch.allclose(auto.magnitudes, expected)
 
 
 def test_build_rejects_unknown_names_and_negative_cutout() -> None:
@@ -178,17 +221,28 @@ def test_cuda_runs_without_host_sync(name: str) -> None:
 # Random crop and flip
 
 
+def coordinate_pattern(size: int) -> torch.Tensor:
+    """[2, size, size] uint8: channel 0 holds the 1-based row of each pixel, channel 1 its column (0 = padding)."""
+    rows = torch.arange(1, size + 1, dtype=torch.uint8)
+    return torch.stack((rows[:, None].expand(size, size), rows[None, :].expand(size, size)))
+
+
+def crop_parameters(out: torch.Tensor, size: int, pad: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(dy, dx, flip) of each cropped and flipped ``coordinate_pattern``, read at the centre pixel."""
+    mid = size // 2
+    flip = out[:, 1, mid, mid + 1] < out[:, 1, mid, mid]
+    dy = out[:, 0, mid, mid].long() - 1 - mid + pad
+    dx = out[:, 1, mid, mid].long() - 1 - torch.where(flip, size - 1 - mid, mid) + pad
+    return dy, dx, flip
+
+
 def test_crop_offsets_and_flips_are_uniform_and_per_sample() -> None:
     pad = SIZE // 8
-    rows = torch.arange(1, SIZE + 1, dtype=torch.uint8)
-    pattern = torch.stack((rows[:, None].expand(SIZE, SIZE), rows[None, :].expand(SIZE, SIZE)))
+    pattern = coordinate_pattern(SIZE)
     n = 16200  # 100 per (dy, dx, flip) cell
     torch.manual_seed(0)
     out = augment.build("base", SIZE)(pattern.expand(n, 2, SIZE, SIZE).contiguous())
-    mid = SIZE // 2
-    flip = out[:, 1, mid, mid + 1] < out[:, 1, mid, mid]
-    dy = out[:, 0, mid, mid].long() - 1 - mid + pad
-    dx = out[:, 1, mid, mid].long() - 1 - torch.where(flip, SIZE - 1 - mid, mid) + pad
+    dy, dx, flip = crop_parameters(out, SIZE, pad)
     assert dy.min() == 0 and dy.max() == 2 * pad and dx.min() == 0 and dx.max() == 2 * pad
     cells = (dy * (2 * pad + 1) + dx) * 2 + flip.long()
     counts = torch.bincount(cells, minlength=2 * (2 * pad + 1) ** 2).float()
@@ -199,6 +253,25 @@ def test_crop_offsets_and_flips_are_uniform_and_per_sample() -> None:
     padded = torch.nn.functional.pad(pattern, [pad] * 4)
     for i in range(0, n, 997):
         crop = padded[:, dy[i] : dy[i] + SIZE, dx[i] : dx[i] + SIZE]
+        assert torch.equal(out[i], crop.flip(-1) if flip[i] else crop)
+
+
+@pytest.mark.parametrize("size, span", [(64, 16), (96, 24)])
+def test_crop_offsets_span_twice_the_scaled_padding(size: int, span: int) -> None:
+    """At 64 px the padding is 8, so offsets cover 0..16 (17 values) uniformly; 0..24 at 96 px."""
+    pad = size // 8
+    pattern = coordinate_pattern(size)
+    n = 100 * (span + 1)  # 100 per offset value
+    torch.manual_seed(0)
+    out = augment.build("base", size)(pattern.expand(n, 2, size, size).contiguous())
+    dy, dx, flip = crop_parameters(out, size, pad)
+    assert 2 * pad == span
+    assert dy.min() == 0 and dy.max() == span and dx.min() == 0 and dx.max() == span
+    for marginal in (torch.bincount(dy).float(), torch.bincount(dx).float(), torch.bincount(flip.long()).float()):
+        assert chi_square(marginal) < chi_square_critical(marginal.numel() - 1)
+    padded = torch.nn.functional.pad(pattern, [pad] * 4)
+    for i in range(0, n, 97):
+        crop = padded[:, dy[i] : dy[i] + size, dx[i] : dx[i] + size]
         assert torch.equal(out[i], crop.flip(-1) if flip[i] else crop)
 
 
@@ -344,6 +417,74 @@ def test_autoaugment_draws_cifar10_subpolicies() -> None:
     assert 0.45 < sum(v < 0 for v in signed) / len(signed) < 0.55
 
 
+def cifar10_subpolicies(size: int = SIZE) -> list[tuple[tuple[str, float, float], ...]]:
+    """torchvision's CIFAR-10 sub-policies as ((op, probability, unsigned magnitude), (op, probability, magnitude))."""
+    reference = tv_autoaugment.AutoAugment(AutoAugmentPolicy.CIFAR10)
+    space = reference._augmentation_space(10, (size, size))
+    return [tuple((name, p, 0.0 if b is None else float(space[name][0][b])) for name, p, b in sub)
+            for sub in reference.policies]
+
+
+def autoaugment_steps(op: torch.Tensor, magnitude: torch.Tensor, names) -> list[tuple]:
+    """Each sample's drawn steps as (op, |magnitude| or None for Identity, op, ...), hashable."""
+    steps = []
+    for ops_, mags in zip(op.tolist(), magnitude.tolist()):
+        steps.append(tuple(x for o, m in zip(ops_, mags)
+                           for x in (names[o], None if names[o] == "Identity" else round(abs(m), 4))))
+    return steps
+
+
+def test_autoaugment_subpolicy_is_uniform_per_sample() -> None:
+    """With every step forced to fire, each sample's (op, magnitude) pair names its sub-policy: the 25 CIFAR-10
+    sub-policies must be equally likely (two pairs of them apply the same ops and merge into one cell each)."""
+    subs = cifar10_subpolicies()
+    assert len(subs) == 25
+    module = AutoAugment(SIZE)
+    assert torch.allclose(module.probs, torch.tensor([[p for _, p, _ in sub] for sub in subs]))
+    module.probs.fill_(1.0)  # rand() <= 1 always: both steps fire, the policy choice is all that is random
+    cells: dict[tuple, int] = {}
+    for sub in subs:
+        key = tuple(x for name, _, m in sub for x in (name, round(m, 4)))
+        cells[key] = cells.get(key, 0) + 1
+    assert sorted(cells.values()) == [1] * 21 + [2, 2]
+    n = 25000
+    torch.manual_seed(0)
+    op, magnitude = module.sample(torch.empty(n, 3, 1, 1, dtype=torch.uint8))
+    drawn = autoaugment_steps(op, magnitude, module.names)
+    unknown = set(drawn) - set(cells)
+    assert not unknown, f"steps that are no CIFAR-10 sub-policy: {sorted(unknown)[:3]}"
+    keys = list(cells)
+    index = {key: i for i, key in enumerate(keys)}
+    counts = torch.bincount(torch.tensor([index[d] for d in drawn]), minlength=len(keys)).float()
+    probs = torch.tensor([cells[key] / 25 for key in keys])
+    assert chi_square_fit(counts, probs) < chi_square_critical(len(keys) - 1)
+    per_policy = counts / torch.tensor([cells[key] for key in keys])
+    assert (per_policy - n / 25).abs().max() < 0.2 * n / 25
+
+
+def test_autoaugment_step_patterns_follow_torchvision_probabilities() -> None:
+    """Sub-policy uniform, then each step fires with its own probability: the distribution of what is applied
+    (both steps, either or neither) matches torchvision's, including p=0 steps that must never fire."""
+    subs = cifar10_subpolicies()
+    probs: dict[tuple, float] = {}
+    for (a, pa, ma), (b, pb, mb) in subs:
+        for fire_a in (True, False):
+            for fire_b in (True, False):
+                key = (a if fire_a else "Identity", round(ma, 4) if fire_a else None,
+                       b if fire_b else "Identity", round(mb, 4) if fire_b else None)
+                probs[key] = probs.get(key, 0.0) + (pa if fire_a else 1 - pa) * (pb if fire_b else 1 - pb) / 25
+    module = AutoAugment(SIZE)
+    torch.manual_seed(1)
+    drawn = autoaugment_steps(*module.sample(torch.empty(25000, 3, 1, 1, dtype=torch.uint8)), module.names)
+    possible = [key for key, p in probs.items() if p > 0]
+    impossible = {d for d in drawn if probs.get(d, 0.0) == 0.0}
+    assert not impossible, f"steps torchvision never applies: {sorted(impossible, key=str)[:3]}"
+    index = {key: i for i, key in enumerate(possible)}
+    counts = torch.bincount(torch.tensor([index[d] for d in drawn]), minlength=len(possible)).float()
+    expected = torch.tensor([probs[key] for key in possible])
+    assert chi_square_fit(counts, expected) < chi_square_critical(len(possible) - 1)
+
+
 def test_randaug_and_trivialaug_magnitudes_come_from_torchvision() -> None:
     rand_space = tv_autoaugment.RandAugment()._augmentation_space(31, (SIZE, SIZE))
     trivial_space = tv_autoaugment.TrivialAugmentWide()._augmentation_space(31)
@@ -379,7 +520,30 @@ def test_augmix_matches_torchvision_mixing_per_sample() -> None:
     assert (ours != torch.stack(expected)).float().mean() <= 0.002
     assert torch.allclose(weights.sum(1), torch.ones(8))
     depth = (op != module.names.index("Identity")).sum(-1)
-    assert depth.min() >= 0 and depth.max() == 3 and len(op[:, :, 0].unique()) > 3
+    assert depth.min() >= 1 and depth.max() == 3 and len(op[:, :, 0].unique()) > 3
+
+
+def test_augmix_chain_depths_are_uniform_over_torchvision_range() -> None:
+    """torchvision's default ``chain_depth=-1`` draws each chain's depth uniformly from 1..3 (``randint(1, 4)``
+    per chain in its forward). Here shorter chains are padded with trailing Identity steps."""
+    reference = tv_autoaugment.AugMix()
+    assert reference.chain_depth == -1
+    module = AugMix(SIZE)
+    assert module.chain_depth == reference.chain_depth and module.width == reference.mixture_width
+    n = 6000
+    torch.manual_seed(0)
+    op, _, _ = module.sample(torch.empty(n, 3, 1, 1, dtype=torch.uint8))
+    assert op.shape == (reference.mixture_width, n, 3)
+    padding = op == module.names.index("Identity")
+    assert torch.equal(padding, padding.cummax(-1).values), "Identity may only pad the end of a chain"
+    depth = 3 - padding.sum(-1)
+    assert depth.min() == 1 and depth.max() == 3
+    counts = torch.bincount(depth.flatten() - 1, minlength=3).float()
+    assert counts.numel() == 3 and chi_square(counts) < chi_square_critical(2)
+    # every chain of every sample draws its own depth: the 27 depth triples of a sample are equally likely
+    triples = ((depth - 1) * torch.tensor([9, 3, 1])[:, None]).sum(0)
+    counts = torch.bincount(triples, minlength=27).float()
+    assert counts.numel() == 27 and chi_square(counts) < chi_square_critical(26)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -467,3 +631,18 @@ def test_mix_batch_with_both_alphas_picks_either_method() -> None:
         kept = (mixed == x).float().mean()
         kinds.add("cutmix" if kept > 0 else "mixup")
     assert kinds == {"cutmix", "mixup"}
+
+
+@pytest.mark.parametrize("mixup, cutmix", [(0.4, 0.0), (0.0, 1.0), (1.0, 1.0)], ids=["mixup", "cutmix", "both"])
+def test_mix_batch_seeds_reproduce_and_differ(mixup: float, cutmix: float) -> None:
+    """Same torch seed, same mixed batch and targets; another seed, another lambda / box / method.
+    (Targets summing to one per row is checked by the three tests above.)"""
+    x, y = images(8, 3).float() / 255, torch.arange(8)
+    runs = []
+    for seed in (3, 3, 4):
+        torch.manual_seed(seed)
+        runs.append(augment.mix_batch(x, y, 10, mixup_alpha=mixup, cutmix_alpha=cutmix))
+    (mixed, target), (again, again_target), (other, other_target) = runs
+    assert not torch.equal(mixed, x)
+    assert torch.equal(mixed, again) and torch.equal(target, again_target)
+    assert not torch.equal(mixed, other) and not torch.equal(target, other_target)

@@ -149,6 +149,8 @@ def test_outputs_layout_and_results_schema(tmp_path):
     metrics = json.loads((root / "level_1" / "metrics.json").read_text())
     assert all(0 < layer["density"] <= 1 for layer in metrics["layers"].values())
     assert len(metrics["history"]) == 2
+    assert metrics["environment"] == {"device": "cpu", "precision": "fp32", "channels_last": False,
+                                      "data_path": "cpu", "compile": "off", "torch": torch.__version__}
     assert len(json.loads((root / "hparams.json").read_text())["hparams"]) == 4
     import numpy as np
     assert len(np.load(root / "subset_indices.npy")) == 200

@@ -1,8 +1,13 @@
-"""Where training batches come from: indices per epoch, served from device memory or a host DataLoader.
+"""Where training batches come from: indices per epoch, served in chunks from device memory or a host DataLoader.
 
 Every batch has exactly ``batch_size`` images (static shapes for CUDA graphs): an epoch is
 ``ceil(n / batch_size)`` steps over a random permutation, topped up from a second permutation when ``n`` is
 not a multiple of the batch size. Every image is seen at least once per epoch.
+
+Batches are served in *chunks* of several consecutive steps so that augmentation runs once per chunk: a batch
+of 100 CIFAR images is far too small to keep a GPU busy, and an augmentation policy is hundreds of tiny kernels
+whose cost is per launch, not per image. Per-sample augmentation is independent across samples, so augmenting
+a chunk and splitting it into batches draws from the same distribution as augmenting batch by batch.
 """
 from __future__ import annotations
 
@@ -14,9 +19,20 @@ from torch.utils.data import DataLoader, Dataset
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
+# Upper bound on the values (images x channels x pixels) augmented at once: ~5,400 CIFAR images, one image
+# batch at ImageNet size. It bounds the float temporaries of a policy to a few hundred MiB.
+CHUNK_VALUES = 1 << 24
+
 
 def steps_per_epoch(n: int, batch_size: int) -> int:
     return math.ceil(n / batch_size)
+
+
+def steps_per_chunk(steps: int, batch_size: int, image_values: int) -> int:
+    """Steps augmented together: as many as ``CHUNK_VALUES`` allows, balanced so an epoch's chunks are equal
+    where possible (fewer distinct shapes, fewer CUDA graphs). At least 1, at most ``steps``."""
+    largest = max(1, min(steps, CHUNK_VALUES // (batch_size * image_values)))
+    return math.ceil(steps / math.ceil(steps / largest))
 
 
 def epoch_order(n: int, batch_size: int, device: torch.device) -> torch.Tensor:
@@ -27,8 +43,13 @@ def epoch_order(n: int, batch_size: int, device: torch.device) -> torch.Tensor:
     return torch.cat(perms)[: steps * batch_size].view(steps, batch_size)
 
 
+def chunk_indices(order: torch.Tensor, chunk_steps: int) -> tuple[torch.Tensor, ...]:
+    """An epoch's order [steps, B] as flat index chunks of ``chunk_steps * B`` (the last may be shorter)."""
+    return tuple(rows.reshape(-1) for rows in order.split(chunk_steps))
+
+
 class DeviceBatches:
-    """The training set resident on the device as uint8; a batch is one index_select, no host work."""
+    """The training set resident on the device as uint8; a chunk is one index_select, no host work."""
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, device: torch.device):
         self.x, self.y, self.device = x.to(device), y.to(device), device
@@ -36,25 +57,26 @@ class DeviceBatches:
     def __len__(self) -> int:
         return len(self.y)
 
-    def epoch(self, batch_size: int) -> Iterator[Batch]:
-        for idx in epoch_order(len(self), batch_size, self.device):
+    def epoch(self, batch_size: int, chunk_steps: int) -> Iterator[Batch]:
+        """One epoch as chunks of ``chunk_steps`` consecutive batches, concatenated."""
+        for idx in chunk_indices(epoch_order(len(self), batch_size, self.device), chunk_steps):
             yield self.x.index_select(0, idx), self.y.index_select(0, idx)
 
 
-class _IndexedBatches(Dataset):
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, order: torch.Tensor):
-        self.x, self.y, self.order = x, y, order
+class _IndexedChunks(Dataset):
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, chunks: tuple[torch.Tensor, ...]):
+        self.x, self.y, self.chunks = x, y, chunks
 
     def __len__(self) -> int:
-        return len(self.order)
+        return len(self.chunks)
 
     def __getitem__(self, i: int) -> Batch:
-        idx = self.order[i]
+        idx = self.chunks[i]
         return self.x[idx], self.y[idx]
 
 
 class HostBatches:
-    """The training set in host memory, batches gathered by DataLoader workers and copied to the device.
+    """The training set in host memory, chunks gathered by DataLoader workers and copied to the device.
 
     For datasets too large for device memory. The order is drawn exactly as for ``DeviceBatches`` (on the
     CPU), and augmentation still runs on the device after the copy.
@@ -66,11 +88,12 @@ class HostBatches:
     def __len__(self) -> int:
         return len(self.y)
 
-    def epoch(self, batch_size: int) -> Iterator[Batch]:
-        order = epoch_order(len(self), batch_size, torch.device("cpu"))
+    def epoch(self, batch_size: int, chunk_steps: int) -> Iterator[Batch]:
+        """One epoch as chunks of ``chunk_steps`` consecutive batches, concatenated."""
+        chunks = chunk_indices(epoch_order(len(self), batch_size, torch.device("cpu")), chunk_steps)
         # Its own generator: a DataLoader otherwise draws worker seeds from the global RNG, which would shift
         # the augmentation's random stream away from the device-resident path's.
-        loader = DataLoader(_IndexedBatches(self.x, self.y, order), batch_size=None, shuffle=False,
+        loader = DataLoader(_IndexedChunks(self.x, self.y, chunks), batch_size=None, shuffle=False,
                             num_workers=self.workers, pin_memory=self.device.type == "cuda",
                             generator=torch.Generator())
         for x, y in loader:

@@ -14,11 +14,11 @@ import augment
 from datasets import ImageDataset
 from lottery.hparams import Hparams
 from pruning import Mask
-from training.batches import DeviceBatches, HostBatches, steps_per_epoch
+from training.batches import DeviceBatches, HostBatches, steps_per_chunk, steps_per_epoch
 from training.evaluate import accuracy
 from training.schedule import lr_at
 from training.sgd import SGD
-from training.step import GraphedStep, TrainStep
+from training.step import GraphedStep, GraphedTransform, TrainStep
 from utils.device import resolve_precision
 from utils.errors import DivergenceError, UserError
 
@@ -36,12 +36,22 @@ class Environment:
 
     @classmethod
     def resolve(cls, hp: Hparams, device: torch.device) -> "Environment":
+        """Resolve the ``auto`` settings; on CUDA also turn on cuDNN autotuning (``cudnn.benchmark``), which
+        pays here because every training batch has the same shape."""
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
         precision = resolve_precision(hp.training.precision, device)
         data_path = hp.job.data_path if hp.job.data_path != "auto" else ("gpu" if device.type == "cuda" else "cpu")
         compile_mode = hp.job.compile if hp.job.compile != "auto" else ("graph" if device.type == "cuda" else "off")
         if compile_mode == "graph" and device.type != "cuda":
             raise UserError("--compile graph needs a CUDA device")
         return cls(device, precision, device.type == "cuda" and precision == "bf16", data_path, compile_mode)
+
+    def describe(self) -> dict:
+        """What a level actually ran on, for its metrics.json (``auto`` settings resolved)."""
+        name = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else self.device.type
+        return {"device": name, "precision": self.precision, "channels_last": self.channels_last,
+                "data_path": self.data_path, "compile": self.compile, "torch": torch.__version__}
 
 
 class LevelTrainer:
@@ -61,20 +71,24 @@ class LevelTrainer:
             self.batches = DeviceBatches(data.x_train, data.y_train, env.device)
         else:
             self.batches = HostBatches(data.x_train, data.y_train, env.device, hp.job.workers)
-        self.x_test, self.y_test = data.x_test.to(env.device), data.y_test.to(env.device)
+        # with --data-path cpu the test set stays in host memory too; evaluation copies it batch by batch
+        test_home = env.device if env.data_path == "gpu" else torch.device("cpu")
+        self.x_test, self.y_test = data.x_test.to(test_home), data.y_test.to(test_home)
         self.steps_per_epoch = steps_per_epoch(len(self.batches), t.batch_size)
         self.total_steps = t.epochs * self.steps_per_epoch
-        trained = model
-        if env.compile == "full":
-            trained = torch.compile(model)
-        aug = augment.build(hp.data.augment, data.image_size, hp.data.cutout)
-        self.step = TrainStep(trained, self.optimizer, self.apply_mask, aug, data.num_classes, hp.data.mixup,
+        self.chunk_steps = steps_per_chunk(self.steps_per_epoch, t.batch_size, data.x_train[0].numel())
+        self.use_graphs = env.compile != "off" and env.device.type == "cuda"
+        trained = torch.compile(model) if env.compile == "full" else model
+        self.step = TrainStep(trained, self.optimizer, self.apply_mask, data.num_classes, hp.data.mixup,
                               hp.data.cutmix, env.device, env.precision, env.channels_last)
+        policy = augment.build(hp.data.augment, data.image_size, hp.data.cutout).to(env.device)
+        graph_policy = self.use_graphs and len(policy) > 0  # "none" without Cutout is the identity: nothing to capture
+        self.augment: Callable[[torch.Tensor], torch.Tensor] = GraphedTransform(policy) if graph_policy else policy
         self._graphed: GraphedStep | None = None
 
     def _step_fn(self, x: torch.Tensor, y: torch.Tensor) -> Callable:
         """The eager step, or on CUDA the graph captured from the level's first batch."""
-        if self.env.compile == "off" or self.env.device.type != "cuda":
+        if not self.use_graphs:
             return self.step
         if self._graphed is None:
             self._graphed = GraphedStep(self.step, x, y)
@@ -98,9 +112,12 @@ class LevelTrainer:
         The only host synchronisation is reading the accumulated loss and accuracy at the end.
         """
         t = self.hp.training
-        for i, (x, y) in enumerate(self.batches.epoch(t.batch_size)):
-            self.optimizer.set_lr(lr_at(epoch * self.steps_per_epoch + i, self.total_steps, t.lr, t.schedule))
-            self._step_fn(x, y)(x, y)
+        global_step = epoch * self.steps_per_epoch
+        for x_chunk, y_chunk in self.batches.epoch(t.batch_size, self.chunk_steps):
+            for x, y in zip(self.augment(x_chunk).split(t.batch_size), y_chunk.split(t.batch_size)):
+                self.optimizer.set_lr(lr_at(global_step, self.total_steps, t.lr, t.schedule))
+                self._step_fn(x, y)(x, y)
+                global_step += 1
         metrics = self.step.metric_tensors()
         loss_sum, correct = torch.stack([m.double() for m in metrics]).tolist()  # the epoch's one sync
         for m in metrics:

@@ -1,8 +1,9 @@
-"""One training step, and the same step captured as a CUDA graph.
+"""One training step, the same step captured as a CUDA graph, and augmentation captured likewise.
 
-The step is the whole hot path: augment the uint8 batch on the device, convert to [0,1] floats, optionally
-mix, forward/backward under autocast, SGD, re-apply the mask. Loss and correct predictions accumulate in
-device tensors, read once per epoch; nothing in a step waits for the host.
+A step takes an already augmented uint8 batch (augmentation runs once per chunk of steps, see
+``training.batches``), converts it to [0,1] floats, optionally mixes, runs forward/backward under autocast,
+SGD, and re-applies the mask. Loss and correct predictions accumulate in device tensors, read once per epoch;
+nothing in a step waits for the host.
 """
 from __future__ import annotations
 
@@ -18,17 +19,16 @@ from training.sgd import SGD
 
 
 class TrainStep:
-    def __init__(self, model: nn.Module, optimizer: SGD, apply_mask: Callable[[], None], augment: nn.Module,
-                 num_classes: int, mixup: float, cutmix: float, device: torch.device, precision: str,
-                 channels_last: bool):
-        self.model, self.optimizer, self.apply_mask, self.augment = model, optimizer, apply_mask, augment
+    def __init__(self, model: nn.Module, optimizer: SGD, apply_mask: Callable[[], None], num_classes: int,
+                 mixup: float, cutmix: float, device: torch.device, precision: str, channels_last: bool):
+        self.model, self.optimizer, self.apply_mask = model, optimizer, apply_mask
         self.num_classes, self.mixup, self.cutmix = num_classes, mixup, cutmix
         self.device, self.precision, self.channels_last = device, precision, channels_last
         self.loss_sum = torch.zeros((), device=device)
         self.correct = torch.zeros((), dtype=torch.long, device=device)
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        inputs = to_float(self.augment(x), self.channels_last)
+        inputs = to_float(x, self.channels_last)
         target = y
         if self.mixup > 0 or self.cutmix > 0:
             inputs, target = mix_batch(inputs, y, self.num_classes, self.mixup, self.cutmix)
@@ -84,3 +84,37 @@ class GraphedStep:
 
     def metric_tensors(self) -> list[torch.Tensor]:
         return self.step.metric_tensors()
+
+
+class GraphedTransform:
+    """A stateless batch transform (the augmentation) replayed from CUDA graphs, one graph per input shape.
+
+    An epoch has at most two chunk shapes, so at most two graphs are captured. The result is a static buffer
+    that the next call overwrites; the training loop consumes it, in stream order, before that.
+    """
+
+    def __init__(self, fn: Callable[[torch.Tensor], torch.Tensor], warmup_calls: int = 2):
+        self.fn, self.warmup_calls = fn, warmup_calls
+        self.graphs: dict[tuple, tuple[torch.cuda.CUDAGraph, torch.Tensor, torch.Tensor]] = {}
+
+    def _capture(self, x: torch.Tensor) -> tuple[torch.cuda.CUDAGraph, torch.Tensor, torch.Tensor]:
+        static_in = x.clone()
+        stream = torch.cuda.Stream(x.device)
+        stream.wait_stream(torch.cuda.current_stream(x.device))
+        with torch.cuda.stream(stream):
+            for _ in range(self.warmup_calls):
+                self.fn(static_in)
+        torch.cuda.current_stream(x.device).wait_stream(stream)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            static_out = self.fn(static_in)
+        return graph, static_in, static_out
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        key = (tuple(x.shape), x.dtype, x.device)
+        if key not in self.graphs:
+            self.graphs[key] = self._capture(x)
+        graph, static_in, static_out = self.graphs[key]
+        static_in.copy_(x, non_blocking=True)
+        graph.replay()
+        return static_out

@@ -1,0 +1,79 @@
+"""Epoch order and chunked augmentation: every step gets a full batch, chunks cover the epoch in order,
+and the trainer augments once per chunk, not once per step."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from lottery.cli import parse_args
+from lottery.runner import build_model, load_subset
+from pruning import Mask
+from training.batches import (CHUNK_VALUES, DeviceBatches, HostBatches, chunk_indices, epoch_order,
+                              steps_per_chunk)
+from training.loop import Environment, LevelTrainer
+from tests.conftest import tiny_argv
+
+CIFAR_IMAGE = 3 * 32 * 32
+
+
+@pytest.mark.parametrize("steps, expected", [(1, 1), (5, 5), (10, 10), (50, 50), (100, 50), (500, 50)])
+def test_chunks_are_as_large_as_allowed_and_balanced_at_batch_100(steps, expected):
+    # CHUNK_VALUES holds 54 CIFAR batches of 100: 1% (5 steps) is one chunk, 20% (100 steps) two equal ones
+    assert steps_per_chunk(steps, 100, CIFAR_IMAGE) == expected
+
+
+def test_chunks_never_exceed_the_value_budget_and_hold_at_least_one_batch():
+    for steps in range(1, 300, 7):
+        for batch, values in [(100, CIFAR_IMAGE), (256, 3 * 224 * 224), (7, 3 * 64 * 64), (1000, CIFAR_IMAGE)]:
+            k = steps_per_chunk(steps, batch, values)
+            assert 1 <= k <= steps
+            assert k == 1 or k * batch * values <= CHUNK_VALUES
+
+
+def test_chunk_indices_cover_the_epoch_order_in_order():
+    order = epoch_order(230, 20, torch.device("cpu"))  # 12 steps, the last topped up from a 2nd permutation
+    assert order.shape == (12, 20)
+    assert set(order[:11].flatten().tolist()) | set(order[11].tolist()) >= set(range(230))
+    chunks = chunk_indices(order, 5)
+    assert [len(c) for c in chunks] == [100, 100, 40]
+    assert torch.equal(torch.cat(chunks), order.flatten())
+
+
+@pytest.mark.parametrize("source", [DeviceBatches, HostBatches])
+def test_both_sources_serve_the_same_chunks_for_the_same_seed(source):
+    x = torch.arange(37, dtype=torch.uint8).view(37, 1, 1, 1).expand(37, 3, 4, 4).contiguous()
+    y = torch.arange(37)
+    args = (x, y, torch.device("cpu")) + ((0,) if source is HostBatches else ())
+    torch.manual_seed(3)
+    served = list(source(*args).epoch(10, 2))
+    torch.manual_seed(3)
+    expected = chunk_indices(epoch_order(37, 10, torch.device("cpu")), 2)
+    assert [len(cy) for _, cy in served] == [20, 20]
+    for (cx, cy), idx in zip(served, expected):
+        assert torch.equal(cy, idx) and torch.equal(cx[:, 0, 0, 0].long(), idx)
+
+
+def test_trainer_augments_once_per_chunk_and_steps_once_per_batch(monkeypatch):
+    monkeypatch.setattr("training.batches.CHUNK_VALUES", 3 * 50 * CIFAR_IMAGE)  # chunks of at most 3 batches
+    hp = parse_args(tiny_argv("unused", "--per-class", "35", "--augment", "autoaug"))  # 350 images: 7 steps
+    env = Environment.resolve(hp, torch.device("cpu"))
+    data = load_subset(hp)[0]
+    model = build_model(hp, data, env)
+    trainer = LevelTrainer(model, Mask.dense(model), data, hp, env)
+    augmented, stepped = [], []
+    policy, step = trainer.augment, trainer.step
+    trainer.augment = lambda x: augmented.append(len(x)) or policy(x)
+    trainer._step_fn = lambda x, y: lambda x, y: stepped.append(len(x)) or step(x, y)
+    assert trainer.steps_per_epoch == 7 and trainer.chunk_steps == 3
+    trainer.run_epoch(0)
+    assert augmented == [150, 150, 50]
+    assert stepped == [50] * 7
+
+
+def test_cuda_environment_turns_on_cudnn_autotuning(monkeypatch):
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+    Environment.resolve(parse_args(tiny_argv("unused")), torch.device("cpu"))
+    assert torch.backends.cudnn.benchmark is False
+    env = Environment.resolve(parse_args(tiny_argv("unused", "--device", "cuda")), torch.device("cuda"))
+    assert torch.backends.cudnn.benchmark is True
+    assert (env.precision, env.channels_last, env.data_path, env.compile) == ("bf16", True, "gpu", "graph")

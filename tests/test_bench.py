@@ -1,0 +1,41 @@
+"""scripts/bench.py runs a case end to end on the CPU and reports what it timed."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "scripts" / "bench.py"
+spec = importlib.util.spec_from_file_location("bench", BENCH)
+bench = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(bench)
+
+TINY = ("--dataset synthetic --per-class 10 --width 4 --batch-size 40 --epochs 2 --rewind epoch:1 --eval-every 1 "
+        "--device cpu")
+
+
+@pytest.mark.parametrize("epochs, eval_every, expected", [(200, 10, 20), (205, 10, 21), (200, 0, 1), (5, 10, 1)])
+def test_evaluations_per_level_count_the_level_end_once(epochs, eval_every, expected):
+    assert bench.evaluations_per_level(epochs, eval_every) == expected
+
+
+def test_bench_times_epochs_and_a_real_level(capsys):
+    row = bench.bench_case([*TINY.split(), "--checkpoint-every", "1"], warmup=1, timed=2, full_level=True, tile=2)
+    assert row["train_images"] == 200 and row["steps_per_epoch"] == 5 and row["chunk_steps"] == 5
+    assert row["setup"] == "fp32, compile off, data on cpu"
+    assert row["s_per_epoch"] >= row["min_s_per_epoch"] > 0
+    assert row["images_per_s"] == pytest.approx(5 * 40 / row["s_per_epoch"])
+    assert row["level_kind"] == "measured" and row["level_s"] > 0
+    # the level really ran: train_level prints its summary line
+    assert "level  0: density 100.00%" in capsys.readouterr().out
+
+
+def test_bench_main_prints_one_row_per_case(capsys):
+    assert bench.main(["--common", TINY, "--case", "--augment none", "--case", "--augment autoaug --cutout",
+                       "--warmup-epochs", "0", "--epochs", "1"]) == 0
+    out = capsys.readouterr().out
+    table = out[out.index("| case |"):].splitlines()
+    assert len(table) == 4
+    assert "--augment none" in table[2] and "--augment autoaug --cutout" in table[3]
+    assert all("(estimated, 2 epochs)" in line for line in table[2:])
