@@ -20,7 +20,7 @@ from lottery.run_dir import RunDir, format_table
 from pruning import SCORERS, Mask, mask_from_scores
 from training.loop import Environment, LevelTrainer
 from utils.device import resolve_device
-from utils.io import load_torch, save_json, save_torch
+from utils.io import BackgroundSaver, load_torch, save_json, save_torch
 from utils.seeding import derive_seed, rng_state, seed_all, set_rng_state
 
 
@@ -116,15 +116,18 @@ def train_level(hp: Hparams, env: Environment, run_dir: RunDir, model: torch.nn.
     if level == 0 and hp.rewind_epoch == 0 and not (level_dir / "rewind.pt").exists():
         save_torch(cpu_state(model), level_dir / "rewind.pt")
 
+    saver = BackgroundSaver()  # checkpoints are written while the next epochs train
+
     def on_epoch_end(epoch: int, history: list[dict]) -> None:
         if level == 0 and epoch == hp.rewind_epoch:
             save_torch(cpu_state(model), level_dir / "rewind.pt")
         if epoch % hp.job.checkpoint_every == 0 and epoch < hp.training.epochs:
-            save_torch({"trainer": trainer.state_dict(), "rng": rng_state(), "epoch": epoch,
-                        "history": history}, checkpoint_path)
+            saver.save({"trainer": trainer.state_dict(), "rng": rng_state(), "epoch": epoch,
+                        "history": list(history)}, checkpoint_path)
 
     density = mask.density()
-    trainer.train(level, start_epoch, history, on_epoch_end, desc=f"level {level} ({100 * density:.1f}%)")
+    with saver:
+        trainer.train(level, start_epoch, history, on_epoch_end, desc=f"level {level} ({100 * density:.1f}%)")
     evaluated = [h["test_acc"] for h in history if h["test_acc"] is not None]
     record = {"level": level, "density": density, "test_acc": history[-1]["test_acc"],
               "best_test_acc": max(evaluated), "train_acc": history[-1]["train_acc"],

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,60 @@ def _atomic(path: Path, write) -> None:
 
 def save_torch(obj: Any, path: str | os.PathLike) -> None:
     _atomic(Path(path), lambda f: torch.save(obj, f))
+
+
+def to_host(obj: Any) -> Any:
+    """A copy of ``obj`` whose tensors are fresh CPU copies (dicts, lists and tuples rebuilt), so the caller may
+    go on changing the originals."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        return {k: to_host(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(to_host(v) for v in obj)
+    return obj
+
+
+class BackgroundSaver:
+    """Writes torch files on a worker thread, one at a time, so training does not wait for the disk.
+
+    ``save`` snapshots the object to host memory (the only part the caller waits for), waits for the previous
+    write, and starts this one. ``wait`` blocks until everything is written and re-raises a failed write. Used as
+    a context manager, nothing is left in flight when the block ends, even when it ends with an exception.
+    """
+
+    def __init__(self) -> None:
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def save(self, obj: Any, path: str | os.PathLike) -> None:
+        snapshot = to_host(obj)
+        self.wait()
+        self._thread = threading.Thread(target=self._write, args=(snapshot, Path(path)), name="checkpoint-writer")
+        self._thread.start()
+
+    def _write(self, obj: Any, path: Path) -> None:
+        try:
+            save_torch(obj, path)
+        except BaseException as err:  # handed to the training thread by wait()
+            self._error = err
+
+    def wait(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def __enter__(self) -> "BackgroundSaver":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.wait()
+        elif self._thread is not None:
+            self._thread.join()  # finish the write; the exception already on its way matters more than ours
 
 
 def load_torch(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Any:
