@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import importlib.util
+import json
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -39,3 +42,19 @@ def test_bench_main_prints_one_row_per_case(capsys):
     assert len(table) == 4
     assert "--augment none" in table[2] and "--augment autoaug --cutout" in table[3]
     assert all("(estimated, 2 epochs)" in line for line in table[2:])
+
+
+def test_paper_recipe_script_runs_all_three_measurements_on_a_cpu(tmp_path):
+    """scripts/bench_paper.sh with its knobs turned down: both tables and a complete IMP run."""
+    extra = "--device cpu --dataset synthetic --per-class 10 --width 4 --epochs 2 --rewind epoch:1 --rounds 2 " \
+            "--batch-size 50"
+    env = {**os.environ, "COMPILE_MODES": "off", "TILE": "2", "EXTRA": extra}
+    done = subprocess.run(["bash", str(BENCH.parent / "bench_paper.sh"), "unused", str(tmp_path)], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = done.stdout
+    for heading in ("== 1% of CIFAR-10 ==", "== 100% (1% x 2) ==", "== one IMP run at 1% =="):
+        assert heading in out
+    assert "(measured, 2 epochs)" in out and "(estimated, 2 epochs)" in out
+    (results,) = tmp_path.glob("*/results.json")
+    assert [r["level"] for r in json.loads(results.read_text())["levels"]] == [0, 1]
