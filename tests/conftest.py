@@ -1,11 +1,22 @@
-"""Shared fixtures: tiny run arguments and the real-data folder (tests using it skip when it is absent)."""
+"""Shared fixtures: tiny run arguments, one-thread CPU runs, and the real-data folder (tests using it skip when it
+is absent)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+import torch
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny tensors run faster on one thread; two threads on a busy 2-core machine can be 100x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture

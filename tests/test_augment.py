@@ -20,13 +20,7 @@ from augment.policies import AugMix, AutoAugment, RandAugment, TrivialAugmentWid
 SIZE = 32
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small batches run faster on one thread, and the suite must not fight other jobs for 2 cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def images(batch: int, channels: int, seed: int = 0, size: int = SIZE) -> torch.Tensor:
@@ -236,6 +230,20 @@ def crop_parameters(out: torch.Tensor, size: int, pad: int) -> tuple[torch.Tenso
     return dy, dx, flip
 
 
+def assert_uniform_marginals(dy: torch.Tensor, dx: torch.Tensor, flip: torch.Tensor) -> None:
+    for marginal in (torch.bincount(dy).float(), torch.bincount(dx).float(), torch.bincount(flip.long()).float()):
+        assert chi_square(marginal) < chi_square_critical(marginal.numel() - 1)
+
+
+def assert_crops_match(out, pattern, pad: int, dy, dx, flip, every: int) -> None:
+    """Whole images (every ``every``-th) equal zero padding + crop + flip for the recovered parameters."""
+    size = pattern.shape[-1]
+    padded = torch.nn.functional.pad(pattern, [pad] * 4)
+    for i in range(0, len(out), every):
+        crop = padded[:, dy[i] : dy[i] + size, dx[i] : dx[i] + size]
+        assert torch.equal(out[i], crop.flip(-1) if flip[i] else crop)
+
+
 def test_crop_offsets_and_flips_are_uniform_and_per_sample() -> None:
     pad = SIZE // 8
     pattern = coordinate_pattern(SIZE)
@@ -247,13 +255,8 @@ def test_crop_offsets_and_flips_are_uniform_and_per_sample() -> None:
     cells = (dy * (2 * pad + 1) + dx) * 2 + flip.long()
     counts = torch.bincount(cells, minlength=2 * (2 * pad + 1) ** 2).float()
     assert chi_square(counts) < chi_square_critical(counts.numel() - 1)
-    for marginal in (torch.bincount(dy).float(), torch.bincount(dx).float(), torch.bincount(flip.long()).float()):
-        assert chi_square(marginal) < chi_square_critical(marginal.numel() - 1)
-    # Whole images match zero padding + crop + flip for the recovered parameters.
-    padded = torch.nn.functional.pad(pattern, [pad] * 4)
-    for i in range(0, n, 997):
-        crop = padded[:, dy[i] : dy[i] + SIZE, dx[i] : dx[i] + SIZE]
-        assert torch.equal(out[i], crop.flip(-1) if flip[i] else crop)
+    assert_uniform_marginals(dy, dx, flip)
+    assert_crops_match(out, pattern, pad, dy, dx, flip, every=997)
 
 
 @pytest.mark.parametrize("size, span", [(64, 16), (96, 24)])
@@ -267,12 +270,8 @@ def test_crop_offsets_span_twice_the_scaled_padding(size: int, span: int) -> Non
     dy, dx, flip = crop_parameters(out, size, pad)
     assert 2 * pad == span
     assert dy.min() == 0 and dy.max() == span and dx.min() == 0 and dx.max() == span
-    for marginal in (torch.bincount(dy).float(), torch.bincount(dx).float(), torch.bincount(flip.long()).float()):
-        assert chi_square(marginal) < chi_square_critical(marginal.numel() - 1)
-    padded = torch.nn.functional.pad(pattern, [pad] * 4)
-    for i in range(0, n, 97):
-        crop = padded[:, dy[i] : dy[i] + size, dx[i] : dx[i] + size]
-        assert torch.equal(out[i], crop.flip(-1) if flip[i] else crop)
+    assert_uniform_marginals(dy, dx, flip)
+    assert_crops_match(out, pattern, pad, dy, dx, flip, every=97)
 
 
 # ---------------------------------------------------------------------------------------------

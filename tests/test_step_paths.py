@@ -15,13 +15,7 @@ from training.step import GraphedStep, GraphedTransform, TrainStep
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny CPU steps run faster on one thread; with two threads on a busy 2-core machine a step takes seconds."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def resnet() -> nn.Module:
