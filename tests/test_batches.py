@@ -16,9 +16,9 @@ from tests.conftest import tiny_argv
 CIFAR_IMAGE = 3 * 32 * 32
 
 
-@pytest.mark.parametrize("steps, expected", [(1, 1), (5, 5), (10, 10), (50, 50), (100, 50), (500, 50)])
+@pytest.mark.parametrize("steps, expected", [(1, 1), (5, 5), (10, 10), (27, 27), (50, 25), (100, 25), (500, 27)])
 def test_chunks_are_as_large_as_allowed_and_balanced_at_batch_100(steps, expected):
-    # CHUNK_VALUES holds 54 CIFAR batches of 100: 1% (5 steps) is one chunk, 20% (100 steps) two equal ones
+    # CHUNK_VALUES holds 27 CIFAR batches of 100: 1% (5 steps) is one chunk, 10% (50 steps) two equal ones
     assert steps_per_chunk(steps, 100, CIFAR_IMAGE) == expected
 
 
