@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+import typing
 from typing import Any, NoReturn, Sequence
 
 from lottery.hparams import Hparams
@@ -25,14 +26,15 @@ def build_parser(prog: str = "main_imp.py") -> argparse.ArgumentParser:
                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     for group_name, group_cls in ((f.name, f.default_factory) for f in dataclasses.fields(Hparams)):
         arg_group = parser.add_argument_group(group_name)
+        types = typing.get_type_hints(group_cls)  # the annotation, not the default's type: 0 for a float is fine
         for f in dataclasses.fields(group_cls):
             meta = f.metadata
             kwargs: dict[str, Any] = {"default": f.default, "help": meta["help"].replace("%", "%%"),
                                       "dest": f"{group_name}.{f.name}", **meta["argparse"]}
-            if f.type in ("bool", bool):
-                kwargs["action"] = "store_true"
+            if types[f.name] is bool:
+                kwargs["action"] = argparse.BooleanOptionalAction  # --x / --no-x, whatever the default
             else:
-                kwargs["type"] = type(f.default)
+                kwargs["type"] = types[f.name]
                 if meta["choices"] is not None:
                     kwargs["choices"] = meta["choices"]()
             arg_group.add_argument(_flag_name(f.name), **kwargs)

@@ -7,11 +7,17 @@ from pruning.mask import Mask
 
 
 def _keep_top(scores: torch.Tensor, alive: torch.Tensor, k: int) -> torch.Tensor:
-    """Bool tensor with the ``k`` highest-scoring alive entries of ``scores`` (ties broken by position)."""
-    flat = torch.where(alive.flatten(), scores.flatten().float(), torch.tensor(float("-inf")))
-    keep = torch.zeros(flat.numel(), dtype=torch.bool)
+    """Bool tensor with the ``k`` highest-scoring alive entries of ``scores``; a pruned entry is never kept,
+    whatever its score. Ties are broken by ``torch.topk`` (deterministically for a given input)."""
+    alive_index = alive.flatten().nonzero().squeeze(1)
+    if k > alive_index.numel():
+        raise ValueError(f"cannot keep {k} weights: only {alive_index.numel()} are still alive")
+    values = scores.flatten().float()[alive_index]
+    if torch.isnan(values).any():
+        raise ValueError("pruning scores contain NaN")
+    keep = torch.zeros(scores.numel(), dtype=torch.bool)
     if k > 0:
-        keep[torch.topk(flat, k, sorted=False).indices] = True
+        keep[alive_index[torch.topk(values, k, sorted=False).indices]] = True
     return keep.view(scores.shape)
 
 

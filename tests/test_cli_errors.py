@@ -1,6 +1,7 @@
 """Bad input: one clear line on stderr, exit status 2, no traceback, nothing half-written."""
 from __future__ import annotations
 
+import dataclasses
 import socket
 import subprocess
 import sys
@@ -9,7 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from lottery.cli import build_parser, main
+from lottery.cli import build_parser, main, parse_args
+from lottery.hparams import _flag
 from training.loop import LevelTrainer
 from tests.conftest import tiny_argv
 
@@ -127,3 +129,28 @@ def test_cli_process_prints_no_traceback(tmp_path):
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
+
+
+def test_flags_parse_to_their_annotated_types(monkeypatch):
+    """A float field with an int default still takes fractions; a bool field gets --x / --no-x."""
+    @dataclasses.dataclass(frozen=True)
+    class Extra:
+        smoothing: float = _flag(0, "a float whose default is written as an int")
+        warm: bool = _flag(True, "a switch that is on by default")
+
+    @dataclasses.dataclass(frozen=True)
+    class Fake:
+        extra: Extra = dataclasses.field(default_factory=Extra)
+
+    monkeypatch.setattr("lottery.cli.Hparams", Fake)
+    parser = build_parser()
+    assert vars(parser.parse_args(["--smoothing", "0.1", "--no-warm"])) == {"extra.smoothing": 0.1,
+                                                                           "extra.warm": False}
+    assert vars(parser.parse_args([])) == {"extra.smoothing": 0, "extra.warm": True}
+    assert vars(parser.parse_args(["--warm"]))["extra.warm"] is True
+
+
+def test_every_real_flag_parses_to_its_field_type():
+    hp = parse_args(["--mixup", "0.2", "--prune-rate", "0.5", "--epochs", "7", "--augment", "autoaug"])
+    assert (hp.data.mixup, hp.pruning.prune_rate, hp.training.epochs, hp.data.augment) == (0.2, 0.5, 7, "autoaug")
+    assert isinstance(hp.training.epochs, int) and isinstance(hp.data.mixup, float)

@@ -107,6 +107,37 @@ def test_sgd_matches_torch_sgd():
         torch.testing.assert_close(pa, pb)
 
 
+def test_sgd_leaves_parameters_without_gradients_alone_as_torch_does():
+    torch.manual_seed(0)
+    a = torch.nn.ModuleDict({"used": torch.nn.Linear(5, 3), "unused": torch.nn.Linear(5, 3)})
+    b = torch.nn.ModuleDict({"used": torch.nn.Linear(5, 3), "unused": torch.nn.Linear(5, 3)})
+    b.load_state_dict(a.state_dict())
+    ours = SGD(a.parameters(), momentum=0.9, weight_decay=5e-4)
+    theirs = torch.optim.SGD(b.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+    ours.set_lr(0.1)
+    x = torch.randn(7, 5)
+    for model, opt in ((a, ours), (b, theirs)):
+        for _ in range(2):
+            opt.zero_grad()
+            model["used"](x).square().mean().backward()
+            opt.step()
+    for (name, pa), pb in zip(a.named_parameters(), b.parameters()):
+        torch.testing.assert_close(pa, pb, msg=name)
+    assert torch.equal(a["unused"].weight, b["unused"].weight)
+
+
+def test_mask_from_scores_never_revives_pruned_weights_whatever_the_scores():
+    previous = Mask({"w": torch.tensor([True, True, False, False])})
+    scores = {"w": torch.tensor([float("-inf"), 1.0, 2.0, 0.5])}  # a live weight scored -inf, pruned ones high
+    for scope in ("global", "layerwise"):
+        assert mask_from_scores(scores, 0.5, scope, previous)["w"].tolist() == [True, True, False, False]
+        assert mask_from_scores(scores, 0.25, scope, previous)["w"].tolist() == [False, True, False, False]
+        with pytest.raises(ValueError, match="only 2 are still alive"):
+            mask_from_scores(scores, 0.75, scope, previous)
+    with pytest.raises(ValueError, match="NaN"):
+        mask_from_scores({"w": torch.tensor([float("nan"), 1.0, 2.0, 0.5])}, 0.25, "global", previous)
+
+
 def test_empty_layers_are_reported():
     model = tiny_model()
     mask = Mask.dense(model)

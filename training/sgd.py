@@ -30,12 +30,17 @@ class SGD:
 
     @torch.no_grad()
     def step(self) -> None:
-        grads = [p.grad for p in self.params]
+        """One update of every parameter that has a gradient (as torch.optim.SGD, others are left alone)."""
+        live = [(p, b) for p, b in zip(self.params, self.buffers) if p.grad is not None]
+        if not live:
+            return
+        params, buffers = [p for p, _ in live], [b for _, b in live]
+        grads = [p.grad for p in params]
         if self.weight_decay:
-            torch._foreach_add_(grads, self.params, alpha=self.weight_decay)
-        torch._foreach_mul_(self.buffers, self.momentum)
-        torch._foreach_add_(self.buffers, grads)
-        torch._foreach_sub_(self.params, torch._foreach_mul(self.buffers, self.lr))
+            torch._foreach_add_(grads, params, alpha=self.weight_decay)
+        torch._foreach_mul_(buffers, self.momentum)
+        torch._foreach_add_(buffers, grads)
+        torch._foreach_sub_(params, torch._foreach_mul(buffers, self.lr))
 
     def state_dict(self) -> dict:
         return {"momentum_buffers": [b.detach().cpu() for b in self.buffers]}
