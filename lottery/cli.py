@@ -50,12 +50,12 @@ def validate(hp: Hparams) -> None:
     """Reject settings that cannot make a meaningful run, before anything is loaded or written."""
     d, p, t, j = hp.data, hp.pruning, hp.training, hp.job
     _check(0 < d.data_fraction <= 1, f"--data-fraction must be in (0, 1], got {d.data_fraction}")
-    _check(d.per_class >= 0, f"--per-class must be positive, got {d.per_class}")
+    _check(d.per_class >= 0, f"--per-class must be >= 0, got {d.per_class}")
     _check(d.per_class == 0 or d.data_fraction == 1.0, "give --data-fraction or --per-class, not both")
     _check(0 < d.imbalance <= 1, f"--imbalance must be in (0, 1], got {d.imbalance}")
     _check(d.cutout >= 0 and d.mixup >= 0 and d.cutmix >= 0, "--cutout, --mixup and --cutmix must be >= 0")
     _check(hp.model.width >= 1, f"--width must be >= 1, got {hp.model.width}")
-    _check(p.rounds >= 1, f"--rounds must be >= 1, got {p.rounds}")
+    _check(j.rounds >= 1, f"--rounds must be >= 1, got {j.rounds}")
     _check(0 < p.prune_rate < 1, f"--prune-rate must be in (0, 1), got {p.prune_rate}")
     rewind = p.rewind
     if rewind not in ("init", "trained"):

@@ -67,7 +67,6 @@ class ModelHparams:
 
 @dataclass(frozen=True)
 class PruningHparams:
-    rounds: int = _flag(16, "IMP levels, the dense one included: densities (1-rate)^0 .. (1-rate)^(rounds-1)")
     prune_rate: float = _flag(0.2, "fraction of the remaining prunable weights removed per level")
     prune_scope: str = _flag("global", "rank weights across all layers or within each layer",
                              lambda: ["global", "layerwise"])
@@ -92,7 +91,10 @@ class TrainingHparams:
 
 @dataclass(frozen=True)
 class JobHparams:
-    """How and where a run executes; none of it changes results, so none of it is in the run id."""
+    """How far, where and how a run executes; none of it changes any level's result, so none of it is in the
+    run id. (``rounds`` is here because level k does not depend on how many levels follow: a finished run
+    rerun with more rounds continues where it stopped.)"""
+    rounds: int = _flag(16, "IMP levels, the dense one included: densities (1-rate)^0 .. (1-rate)^(rounds-1)")
     data_root: str = _flag("data", "folder holding <dataset>.npz or torchvision's download")
     out: str = _flag("runs", "output folder; each run writes <out>/<run-id>/")
     device: str = _flag("auto", "cuda when available, else cpu; or any torch device string")

@@ -53,6 +53,15 @@ class RunDir:
         path = self.level(k) / "metrics.json"
         return load_json(path)["result"] if path.exists() else None
 
+    def recorded_precisions(self) -> set[str]:
+        """The precisions this run's finished levels trained in, as their metrics.json recorded them."""
+        found = set()
+        for path in self.root.glob("level_*/metrics.json"):
+            environment = load_json(path).get("environment")
+            if environment is not None:
+                found.add(environment["precision"])
+        return found
+
     def write_results(self, records: list[dict]) -> None:
         save_json({"hparams": self.hp.to_dict(), "levels": records}, self.root / "results.json")
         buf = io.StringIO()

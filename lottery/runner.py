@@ -62,13 +62,17 @@ def run(hp: Hparams) -> list[dict]:
     run_dir.claim_indices(indices)
     print(f"run {hp.run_id()} -> {run_dir.root}  ({len(indices)} training images, {data.num_classes} classes, "
           f"{device}, {env.precision}, data on {env.data_path})")
+    earlier = run_dir.recorded_precisions() - {env.precision}
+    if earlier:
+        print(f"warning: earlier levels of this run trained in {', '.join(sorted(earlier))}; the next ones train in "
+              f"{env.precision} (--precision {hp.training.precision} on {device})", file=sys.stderr)
 
     seed_all(derive_seed(hp.training.seed, 0))
     model = build_model(hp, data, env)
     init_state = cpu_state(model)
     records: list[dict] = []
     mask = Mask.dense(model)
-    for level in range(hp.pruning.rounds):
+    for level in range(hp.job.rounds):
         level_dir = run_dir.level(level)
         if level > 0:
             mask_path = level_dir / "mask.pt"

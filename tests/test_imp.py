@@ -171,3 +171,25 @@ def test_strong_augmentation_and_mixing_train_end_to_end(tmp_path, extra):
     assert 0 < record["train_loss"] < 10 and 0 <= record["test_acc"] <= 1
     hparams = json.loads((run_dir_of(tmp_path) / "hparams.json").read_text())["hparams"]["data"]
     assert hparams["augment"] == extra[1]
+
+
+def test_more_rounds_continue_a_finished_run_and_a_precision_change_is_warned(tmp_path, monkeypatch, capsys):
+    first = run(parse_args(tiny_argv(tmp_path, "--rounds", "1")))
+    root = run_dir_of(tmp_path)
+    metrics_path = root / "level_0" / "metrics.json"
+    metrics = json.loads(metrics_path.read_text())
+    metrics["environment"]["precision"] = "bf16"  # as if level 0 had run on a GPU
+    metrics_path.write_text(json.dumps(metrics))
+    trained = []
+    original_train = LevelTrainer.train
+
+    def train(self, level, *args, **kwargs):
+        trained.append(level)
+        return original_train(self, level, *args, **kwargs)
+
+    monkeypatch.setattr(LevelTrainer, "train", train)
+    capsys.readouterr()
+    second = run(parse_args(tiny_argv(tmp_path, "--rounds", "2")))
+    assert run_dir_of(tmp_path) == root  # same run id: --rounds is not part of it
+    assert trained == [1] and second[0] == first[0] and len(second) == 2
+    assert "earlier levels of this run trained in bf16; the next ones train in fp32" in capsys.readouterr().err
