@@ -3,7 +3,9 @@
 Invariant (tested): level k > 0 starts from ``rewind state x mask_k`` (weights, BatchNorm statistics and
 classifier all rewound; optimizer state fresh) at the rewind step of the learning-rate schedule, and mask_k
 keeps round((1 - rate)^k * size) of the prunable weights. Finished levels are skipped; an interrupted level
-resumes from its last checkpoint with the saved RNG state, reproducing the uninterrupted run.
+resumes from its last checkpoint with the saved RNG state, reproducing the uninterrupted run exactly on the CPU
+(tested). On CUDA the warm-up steps before graph capture draw random numbers too, so a resumed level continues
+with other augmentation draws than the uninterrupted run would have: the same distribution, not the same bits.
 """
 from __future__ import annotations
 

@@ -21,7 +21,8 @@ def magnitude(model: nn.Module, mask: Mask, generator: torch.Generator) -> dict[
 
 
 def random(model: nn.Module, mask: Mask, generator: torch.Generator) -> dict[str, torch.Tensor]:
-    """Uniform random scores: global random pruning, the first control for any ticket."""
+    """Uniform random scores: random pruning (global or layerwise, per the scope), the first control for any
+    ticket."""
     return {name: torch.rand(m.shape, generator=generator) for name, m in mask.items()}
 
 

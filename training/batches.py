@@ -79,8 +79,9 @@ class _IndexedChunks(Dataset):
 class HostBatches:
     """The training set in host memory, chunks gathered by DataLoader workers and copied to the device.
 
-    For datasets too large for device memory. The order is drawn exactly as for ``DeviceBatches`` (on the
-    CPU), and augmentation still runs on the device after the copy.
+    For datasets too large for device memory. The order is drawn as for ``DeviceBatches`` but from the CPU's
+    generator (the same numbers when the device is the CPU), and augmentation still runs on the device after
+    the copy.
     """
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, device: torch.device, workers: int):
