@@ -22,6 +22,13 @@ class ImageDataset:
     mean: tuple[float, ...]
     std: tuple[float, ...]
 
+    def __post_init__(self) -> None:
+        # crops, Cutout, the policies and the model stems all take one side length
+        for split, x in (("train", self.x_train), ("test", self.x_test)):
+            if x.ndim != 4 or x.shape[2] != x.shape[3] or x.shape[1:] != self.x_train.shape[1:]:
+                raise ValueError(f"{self.name}: {split} images must be square [N, C, S, S] with one shape for both "
+                                 f"splits, got {tuple(x.shape)}")
+
     @property
     def in_channels(self) -> int:
         return self.x_train.shape[1]

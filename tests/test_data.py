@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import datasets
+from datasets.base import from_nhwc
 from lottery.cli import parse_args
 from lottery.runner import load_subset
 from tests.conftest import tiny_argv
@@ -59,3 +60,9 @@ def test_real_cifar10(cifar_root):
     assert np.bincount(d.y_train.numpy()).tolist() == [5000] * 10
     mean = d.x_train[:5000].float().mean((0, 2, 3)) / 255
     assert np.allclose(mean.numpy(), d.mean, atol=0.01)
+
+
+def test_non_square_images_are_refused_when_the_dataset_is_built():
+    x, y = np.zeros((4, 32, 24, 3), np.uint8), np.zeros(4, np.int64)
+    with pytest.raises(ValueError, match="must be square"):
+        from_nhwc("odd", x, y, x, y, 2, (0.5,) * 3, (0.25,) * 3)
