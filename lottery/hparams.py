@@ -38,6 +38,21 @@ def _scorers():
     return pruning.SCORERS
 
 
+def _scopes():
+    import pruning
+    return pruning.SCOPES
+
+
+def _schedules():
+    from training.schedule import SCHEDULES
+    return SCHEDULES
+
+
+def _long_tails():
+    from datasets.subset import LONG_TAILS
+    return LONG_TAILS
+
+
 def _flag(default: Any, help: str, choices: Callable[[], list[str]] | None = None, **argparse_kw: Any):
     return field(default=default, metadata={"help": help, "choices": choices, "argparse": argparse_kw})
 
@@ -49,7 +64,7 @@ class DataHparams:
     per_class: int = _flag(0, "training images kept per class (instead of --data-fraction); 0 = use the fraction")
     data_seed: int = _flag(0, "seed of the subset draw (independent of --seed)")
     long_tail: str = _flag("none", "long-tailed subset: exp (class i keeps n*R^(i/(C-1))) or step (half keep n*R)",
-                           lambda: ["none", "exp", "step"])
+                           _choices(_long_tails))
     imbalance: float = _flag(0.01, "R, the smallest class's share of the largest for --long-tail, 0 < R <= 1")
     augment: str = _flag("base", "training augmentation applied on the device (README: Augmentation)",
                          _choices(_augmentations))
@@ -68,8 +83,7 @@ class ModelHparams:
 @dataclass(frozen=True)
 class PruningHparams:
     prune_rate: float = _flag(0.2, "fraction of the remaining prunable weights removed per level")
-    prune_scope: str = _flag("global", "rank weights across all layers or within each layer",
-                             lambda: ["global", "layerwise"])
+    prune_scope: str = _flag("global", "rank weights across all layers or within each layer", _choices(_scopes))
     prune_method: str = _flag("magnitude", "pruning score", _choices(_scorers))
     rewind: str = _flag("epoch:2", "where levels > 0 restart: epoch:N (weights and LR schedule after N epochs of "
                         "level 0), init (epoch:0), trained (previous level's final weights, LR schedule from 0)")
@@ -83,7 +97,7 @@ class TrainingHparams:
     momentum: float = _flag(0.9, "SGD momentum")
     weight_decay: float = _flag(5e-4, "weight decay (all parameters)")
     schedule: str = _flag("cosine", "learning-rate schedule over each level's steps (multistep: x0.1 at 50%, 75%)",
-                          lambda: ["cosine", "multistep"])
+                          _choices(_schedules))
     seed: int = _flag(0, "seed of initialisation, data order and augmentation")
     precision: str = _flag("auto", "auto = bf16 autocast + channels_last on CUDA, fp32 on CPU",
                            lambda: ["auto", "bf16", "fp32"])

@@ -26,6 +26,11 @@ from utils.io import BackgroundSaver, load_torch, save_json, save_torch
 from utils.seeding import derive_seed, rng_state, seed_all, set_rng_state
 
 
+# What each derived random stream is for: derive_seed(seed, level, purpose). The initialisation uses
+# derive_seed(seed, 0). Changing any of these changes every run's results (and the pinned tests).
+PRUNE_STREAM, TRAIN_STREAM = 1, 2
+
+
 def load_subset(hp: Hparams) -> tuple[ImageDataset, np.ndarray]:
     """The dataset restricted to the class-balanced (or long-tailed) subset this run trains on."""
     d = hp.data
@@ -49,7 +54,7 @@ def cpu_state(model: torch.nn.Module) -> dict:
 
 def next_mask(hp: Hparams, model: torch.nn.Module, previous: Mask, level: int) -> Mask:
     """Score the trained weights of level-1 and keep (1 - rate)^level of all prunable weights."""
-    generator = torch.Generator().manual_seed(derive_seed(hp.training.seed, level, 1))
+    generator = torch.Generator().manual_seed(derive_seed(hp.training.seed, level, PRUNE_STREAM))
     scores = SCORERS[hp.pruning.prune_method](model, previous, generator)
     density = (1 - hp.pruning.prune_rate) ** level
     return mask_from_scores(scores, density, hp.pruning.prune_scope, previous)
@@ -118,7 +123,7 @@ def train_level(hp: Hparams, env: Environment, run_dir: RunDir, model: torch.nn.
         start_epoch, history = saved["epoch"], saved["history"]
         print(f"level {level}: resuming after epoch {start_epoch} from {checkpoint_path}")
     else:
-        seed_all(derive_seed(hp.training.seed, level, 2))
+        seed_all(derive_seed(hp.training.seed, level, TRAIN_STREAM))
     if level == 0 and hp.rewind_epoch == 0 and not (level_dir / "rewind.pt").exists():
         save_torch(cpu_state(model), level_dir / "rewind.pt")
 

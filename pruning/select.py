@@ -1,6 +1,8 @@
 """The one function that turns scores into a mask, shared by every pruning method."""
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 
 from pruning.mask import Mask
@@ -21,21 +23,33 @@ def _keep_top(scores: torch.Tensor, alive: torch.Tensor, k: int) -> torch.Tensor
     return keep.view(scores.shape)
 
 
-def mask_from_scores(scores: dict[str, torch.Tensor], density: float, scope: str, previous: Mask) -> Mask:
-    """Keep ``round(density * size)`` weights (per layer, or across all layers for ``scope='global'``).
+def _layerwise(scores: dict[str, torch.Tensor], density: float, previous: Mask) -> Mask:
+    """Each layer keeps ``round(density * its size)`` weights."""
+    return Mask({name: _keep_top(scores[name].cpu(), alive, round(density * alive.numel()))
+                 for name, alive in previous.items()})
 
-    Only weights alive in ``previous`` can be kept, so masks are nested across levels; ``density`` is the
-    target fraction of all prunable weights, not of the remaining ones.
-    """
-    previous = previous.to("cpu")
-    if scope == "layerwise":
-        return Mask({name: _keep_top(scores[name].cpu(), previous[name], round(density * m.numel()))
-                     for name, m in previous.items()})
-    if scope != "global":
-        raise ValueError(f"unknown prune scope {scope!r}")
+
+def _global(scores: dict[str, torch.Tensor], density: float, previous: Mask) -> Mask:
+    """All layers ranked together; ``round(density * total size)`` weights are kept in all."""
     names = list(previous)
     flat_scores = torch.cat([scores[n].cpu().flatten().float() for n in names])
     flat_alive = torch.cat([previous[n].flatten() for n in names])
     keep = _keep_top(flat_scores, flat_alive, round(density * flat_alive.numel()))
     sizes = [previous[n].numel() for n in names]
     return Mask({n: part.view(previous[n].shape) for n, part in zip(names, keep.split(sizes))})
+
+
+# --prune-scope name -> (scores, density, previous mask) -> mask
+SCOPES: dict[str, Callable[[dict[str, torch.Tensor], float, Mask], Mask]] = {"global": _global,
+                                                                             "layerwise": _layerwise}
+
+
+def mask_from_scores(scores: dict[str, torch.Tensor], density: float, scope: str, previous: Mask) -> Mask:
+    """Keep ``round(density * size)`` weights (per layer, or across all layers for ``scope='global'``).
+
+    Only weights alive in ``previous`` can be kept, so masks are nested across levels; ``density`` is the
+    target fraction of all prunable weights, not of the remaining ones.
+    """
+    if scope not in SCOPES:
+        raise ValueError(f"unknown prune scope {scope!r}; choose from {', '.join(SCOPES)}")
+    return SCOPES[scope](scores, density, previous.to("cpu"))

@@ -1,22 +1,10 @@
 """Test-set evaluation in large batches (bf16 autocast on CUDA), returning a device tensor: no host sync."""
 from __future__ import annotations
 
-import contextlib
-
 import torch
 from torch import nn
 
-
-def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    if precision == "bf16":
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
-def to_float(x: torch.Tensor, channels_last: bool) -> torch.Tensor:
-    """uint8 images -> float in [0,1] (models normalise inside)."""
-    x = x.float().div_(255)
-    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+from training.precision import autocast, to_float
 
 
 @torch.no_grad()

@@ -6,16 +6,25 @@ at step ``N * steps_per_epoch``, the step whose weights it rewinds to, so all le
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 MULTISTEP_MILESTONES, MULTISTEP_GAMMA = (0.5, 0.75), 0.1
-SCHEDULES = ("cosine", "multistep")
+
+
+def cosine(t: float) -> float:
+    return 0.5 * (1.0 + math.cos(math.pi * t))
+
+
+def multistep(t: float) -> float:
+    return MULTISTEP_GAMMA ** sum(t >= m for m in MULTISTEP_MILESTONES)
+
+
+# name -> multiplier of the base learning rate at progress t = step / total_steps in [0, 1)
+SCHEDULES: dict[str, Callable[[float], float]] = {"cosine": cosine, "multistep": multistep}
 
 
 def lr_at(step: int, total_steps: int, base_lr: float, schedule: str) -> float:
     """Learning rate for the step that moves the weights from step ``step`` to ``step + 1``."""
-    t = step / total_steps
-    if schedule == "cosine":
-        return base_lr * 0.5 * (1.0 + math.cos(math.pi * t))
-    if schedule == "multistep":
-        return base_lr * MULTISTEP_GAMMA ** sum(t >= m for m in MULTISTEP_MILESTONES)
-    raise ValueError(f"unknown schedule {schedule!r}; choose from {', '.join(SCHEDULES)}")
+    if schedule not in SCHEDULES:
+        raise ValueError(f"unknown schedule {schedule!r}; choose from {', '.join(SCHEDULES)}")
+    return base_lr * SCHEDULES[schedule](step / total_steps)

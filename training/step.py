@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from augment import mix_batch
-from training.evaluate import autocast, to_float
+from training.precision import autocast, to_float
 from training.sgd import SGD
 
 
