@@ -22,7 +22,7 @@ from lottery.run_dir import RunDir, format_table
 from pruning import SCORERS, Mask, mask_from_scores
 from training.loop import Environment, LevelTrainer
 from utils.device import resolve_device
-from utils.io import BackgroundSaver, load_torch, save_json, save_torch
+from utils.io import BackgroundSaver, load_torch, save_json, save_torch, to_host
 from utils.seeding import derive_seed, rng_state, seed_all, set_rng_state
 
 
@@ -49,7 +49,7 @@ def build_model(hp: Hparams, data: ImageDataset, env: Environment) -> torch.nn.M
 
 
 def cpu_state(model: torch.nn.Module) -> dict:
-    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    return to_host(model.state_dict())
 
 
 def next_mask(hp: Hparams, model: torch.nn.Module, previous: Mask, level: int) -> Mask:
