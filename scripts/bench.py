@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import shlex
 import statistics
 import sys
@@ -84,6 +85,28 @@ def time_full_level(hp, env: Environment, model: torch.nn.Module, data) -> float
         return time.perf_counter() - started
 
 
+def time_parts(trainer: LevelTrainer, device: torch.device, repeats: int) -> dict:
+    """An epoch's two parts timed apart, in milliseconds (medians): augmenting one chunk, and one training step
+    (the step function the epoch uses, on one augmented batch). Together with s/epoch they show where an epoch's
+    time goes: ``s/epoch - chunks * augment - steps * step`` is the loop's own overhead."""
+    batch_size = trainer.hp.training.batch_size
+    x_chunk, y_chunk = next(iter(trainer.batches.epoch(batch_size, trainer.chunk_steps)))
+    augment_s, step_s = [], []
+    for _ in range(repeats):
+        with Timer(device) as t:
+            x_augmented = trainer.augment(x_chunk)
+        augment_s.append(t.seconds)
+    x, y = x_augmented[:batch_size].clone(), y_chunk[:batch_size]
+    step = trainer.step_fn(x, y)
+    for _ in range(repeats):
+        with Timer(device) as t:
+            for _ in range(trainer.chunk_steps):
+                step(x, y)
+        step_s.append(t.seconds / trainer.chunk_steps)
+    return {"augment_ms": 1000 * statistics.median(augment_s), "step_ms": 1000 * statistics.median(step_s),
+            "chunks_per_epoch": math.ceil(trainer.steps_per_epoch / trainer.chunk_steps)}
+
+
 def bench_case(argv: list[str], warmup: int, timed: int, full_level: bool, tile: int) -> dict:
     hp = parse_args(argv)
     device = resolve_device(hp.job.device)
@@ -105,6 +128,7 @@ def bench_case(argv: list[str], warmup: int, timed: int, full_level: bool, tile:
     with Timer(device) as t_eval:
         trainer.test_accuracy()
     per_epoch = statistics.median(seconds)
+    parts = time_parts(trainer, device, repeats=timed)
     level = {"level_s": epochs * per_epoch + evaluations_per_level(epochs, hp.job.eval_every) * t_eval.seconds,
              "level_kind": "estimated"}
     if full_level:
@@ -114,16 +138,16 @@ def bench_case(argv: list[str], warmup: int, timed: int, full_level: bool, tile:
             "setup": f"{env.precision}, compile {env.compile}, data on {env.data_path}",
             "train_images": len(data.y_train), "steps_per_epoch": trainer.steps_per_epoch,
             "chunk_steps": trainer.chunk_steps, "s_per_epoch": per_epoch, "min_s_per_epoch": min(seconds),
-            "images_per_s": images / per_epoch, "eval_s": t_eval.seconds, "epochs": epochs, **level}
+            "images_per_s": images / per_epoch, "eval_s": t_eval.seconds, "epochs": epochs, **parts, **level}
 
 
 def format_rows(rows: list[dict]) -> str:
     lines = ["| case | device | setup | train imgs | steps (per chunk) | s/epoch (median) | img/s | test eval (s) "
-             "| one level (s) |", "|---|---|---|---|---|---|---|---|---|"]
+             "| augment (ms/chunk) | step (ms) | one level (s) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| `{r['case'] or '(defaults)'}` | {r['device']} | {r['setup']} | {r['train_images']} | "
                      f"{r['steps_per_epoch']} ({r['chunk_steps']}) | {r['s_per_epoch']:.4f} | "
-                     f"{r['images_per_s']:.0f} | {r['eval_s']:.3f} | {r['level_s']:.1f} ({r['level_kind']}, "
+                     f"{r['images_per_s']:.0f} | {r['eval_s']:.3f} | {r['augment_ms']:.2f} | {r['step_ms']:.2f} | {r['level_s']:.1f} ({r['level_kind']}, "
                      f"{r['epochs']} epochs) |")
     return "\n".join(lines)
 

@@ -63,7 +63,7 @@ def test_trainer_augments_once_per_chunk_and_steps_once_per_batch(monkeypatch):
     augmented, stepped = [], []
     policy, step = trainer.augment, trainer.step
     trainer.augment = lambda x: augmented.append(len(x)) or policy(x)
-    trainer._step_fn = lambda x, y: lambda x, y: stepped.append(len(x)) or step(x, y)
+    trainer.step_fn = lambda x, y: lambda x, y: stepped.append(len(x)) or step(x, y)
     assert trainer.steps_per_epoch == 7 and trainer.chunk_steps == 3
     trainer.run_epoch(0)
     assert augmented == [150, 150, 50]

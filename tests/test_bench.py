@@ -30,6 +30,8 @@ def test_bench_times_epochs_and_a_real_level(capsys):
     assert row["s_per_epoch"] >= row["min_s_per_epoch"] > 0
     assert row["images_per_s"] == pytest.approx(5 * 40 / row["s_per_epoch"])
     assert row["level_kind"] == "measured" and row["level_s"] > 0
+    # the epoch's parts, timed apart: one chunk of 5 steps per epoch here
+    assert row["chunks_per_epoch"] == 1 and row["augment_ms"] > 0 and row["step_ms"] > 0
     # the level really ran: train_level prints its summary line
     assert "level  0: density 100.00%" in capsys.readouterr().out
 
@@ -42,6 +44,8 @@ def test_bench_main_prints_one_row_per_case(capsys):
     assert len(table) == 4
     assert "--augment none" in table[2] and "--augment autoaug --cutout" in table[3]
     assert all("(estimated, 2 epochs)" in line for line in table[2:])
+    assert "| augment (ms/chunk) | step (ms) |" in table[0]
+    assert all(len(line.split("|")) == len(table[0].split("|")) for line in table)
 
 
 def test_paper_recipe_script_runs_all_three_measurements_on_a_cpu(tmp_path):

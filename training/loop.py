@@ -86,7 +86,7 @@ class LevelTrainer:
         self.augment: Callable[[torch.Tensor], torch.Tensor] = GraphedTransform(policy) if graph_policy else policy
         self._graphed: GraphedStep | None = None
 
-    def _step_fn(self, x: torch.Tensor, y: torch.Tensor) -> Callable:
+    def step_fn(self, x: torch.Tensor, y: torch.Tensor) -> Callable:
         """The eager step, or on CUDA the graph captured from the level's first batch."""
         if not self.use_graphs:
             return self.step
@@ -116,7 +116,7 @@ class LevelTrainer:
         for x_chunk, y_chunk in self.batches.epoch(t.batch_size, self.chunk_steps):
             for x, y in zip(self.augment(x_chunk).split(t.batch_size), y_chunk.split(t.batch_size)):
                 self.optimizer.set_lr(lr_at(global_step, self.total_steps, t.lr, t.schedule))
-                self._step_fn(x, y)(x, y)
+                self.step_fn(x, y)(x, y)
                 global_step += 1
         metrics = self.step.metric_tensors()
         loss_sum, correct = torch.stack([m.double() for m in metrics]).tolist()  # the epoch's one sync
