@@ -2,6 +2,8 @@
 and the trainer augments once per chunk, not once per step."""
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
@@ -39,18 +41,29 @@ def test_chunk_indices_cover_the_epoch_order_in_order():
     assert torch.equal(torch.cat(chunks), order.flatten())
 
 
-@pytest.mark.parametrize("source", [DeviceBatches, HostBatches])
-def test_both_sources_serve_the_same_chunks_for_the_same_seed(source):
+@pytest.mark.parametrize("source, workers", [(DeviceBatches, None), (HostBatches, 0), (HostBatches, 1)])
+def test_both_sources_serve_the_same_chunks_for_the_same_seed_every_epoch(source, workers):
     x = torch.arange(37, dtype=torch.uint8).view(37, 1, 1, 1).expand(37, 3, 4, 4).contiguous()
     y = torch.arange(37)
-    args = (x, y, torch.device("cpu")) + ((0,) if source is HostBatches else ())
+    batches = source(x, y, torch.device("cpu"), *([] if workers is None else [workers]))
     torch.manual_seed(3)
-    served = list(source(*args).epoch(10, 2))
+    served = [list(batches.epoch(10, 2)) for _ in range(2)]  # one loader serves both epochs
     torch.manual_seed(3)
-    expected = chunk_indices(epoch_order(37, 10, torch.device("cpu")), 2)
-    assert [len(cy) for _, cy in served] == [20, 20]
-    for (cx, cy), idx in zip(served, expected):
-        assert torch.equal(cy, idx) and torch.equal(cx[:, 0, 0, 0].long(), idx)
+    expected = [chunk_indices(epoch_order(37, 10, torch.device("cpu")), 2) for _ in range(2)]
+    assert not torch.equal(expected[0][0], expected[1][0])  # the epochs really differ
+    for epoch_served, epoch_expected in zip(served, expected):
+        assert [len(cy) for _, cy in epoch_served] == [20, 20]
+        for (cx, cy), idx in zip(epoch_served, epoch_expected):
+            assert torch.equal(cy, idx) and torch.equal(cx[:, 0, 0, 0].long(), idx)
+
+
+def test_host_batches_start_their_workers_once_not_every_epoch(monkeypatch):
+    # each chunk's labels become the id of the worker process that gathered it
+    monkeypatch.setattr("training.batches._Gather.__getitem__",
+                        lambda self, idx: (self.x[idx], torch.full((len(idx),), os.getpid())))
+    batches = HostBatches(torch.zeros(30, 3, 4, 4, dtype=torch.uint8), torch.zeros(30), torch.device("cpu"), 1)
+    workers = {int(y[0]) for _ in range(3) for _, y in batches.epoch(10, 1)}
+    assert len(workers) == 1 and os.getpid() not in workers
 
 
 def test_trainer_augments_once_per_chunk_and_steps_once_per_batch(monkeypatch):

@@ -15,7 +15,7 @@ import math
 from typing import Iterator
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -64,16 +64,30 @@ class DeviceBatches:
             yield self.x.index_select(0, idx), self.y.index_select(0, idx)
 
 
-class _IndexedChunks(Dataset):
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, chunks: tuple[torch.Tensor, ...]):
-        self.x, self.y, self.chunks = x, y, chunks
+class _Gather(Dataset):
+    """Item ``idx`` (an index tensor) is the images and labels at those indices: one chunk per item."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor):
+        self.x, self.y = x, y
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, idx: torch.Tensor) -> Batch:
+        return self.x[idx], self.y[idx]
+
+
+class _CurrentChunks(Sampler):
+    """Yields whatever chunks it holds when iterated, so one DataLoader serves every epoch."""
+
+    def __init__(self) -> None:
+        self.chunks: tuple[torch.Tensor, ...] = ()
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        return iter(self.chunks)
 
     def __len__(self) -> int:
         return len(self.chunks)
-
-    def __getitem__(self, i: int) -> Batch:
-        idx = self.chunks[i]
-        return self.x[idx], self.y[idx]
 
 
 class HostBatches:
@@ -81,22 +95,24 @@ class HostBatches:
 
     For datasets too large for device memory. The order is drawn as for ``DeviceBatches`` but from the CPU's
     generator (the same numbers when the device is the CPU), and augmentation still runs on the device after
-    the copy.
+    the copy. The workers persist across epochs: the main process hands them each epoch's index chunks, so
+    they are started once, not once per epoch (about 0.2 s each time on a 2-core CPU).
     """
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, device: torch.device, workers: int):
-        self.x, self.y, self.device, self.workers = x, y, device, workers
+        self.x, self.y, self.device = x, y, device
+        self._chunks = _CurrentChunks()
+        # Its own generator: a DataLoader otherwise draws worker seeds from the global RNG, which would shift
+        # the augmentation's random stream away from the device-resident path's.
+        self._loader = DataLoader(_Gather(x, y), sampler=self._chunks, batch_size=None, num_workers=workers,
+                                  persistent_workers=workers > 0, pin_memory=device.type == "cuda",
+                                  generator=torch.Generator())
 
     def __len__(self) -> int:
         return len(self.y)
 
     def epoch(self, batch_size: int, chunk_steps: int) -> Iterator[Batch]:
         """One epoch as chunks of ``chunk_steps`` consecutive batches, concatenated."""
-        chunks = chunk_indices(epoch_order(len(self), batch_size, torch.device("cpu")), chunk_steps)
-        # Its own generator: a DataLoader otherwise draws worker seeds from the global RNG, which would shift
-        # the augmentation's random stream away from the device-resident path's.
-        loader = DataLoader(_IndexedChunks(self.x, self.y, chunks), batch_size=None, shuffle=False,
-                            num_workers=self.workers, pin_memory=self.device.type == "cuda",
-                            generator=torch.Generator())
-        for x, y in loader:
+        self._chunks.chunks = chunk_indices(epoch_order(len(self), batch_size, torch.device("cpu")), chunk_steps)
+        for x, y in self._loader:
             yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
