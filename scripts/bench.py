@@ -14,6 +14,7 @@ written to a temporary folder) and reports its wall time; without it the level i
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import math
 import shlex
@@ -24,6 +25,7 @@ import time
 from pathlib import Path
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -85,6 +87,14 @@ def time_full_level(hp, env: Environment, model: torch.nn.Module, data) -> float
         return time.perf_counter() - started
 
 
+def training_flops_per_image(model: torch.nn.Module, image_shape: tuple[int, ...]) -> float:
+    """Forward + backward FLOPs of one image (``torch.utils.flop_counter``, counted on a CPU copy in fp32)."""
+    clone = copy.deepcopy(model).to("cpu", memory_format=torch.contiguous_format).float()
+    with FlopCounterMode(display=False) as counter:
+        clone(torch.rand(1, *image_shape)).sum().backward()
+    return float(counter.get_total_flops())
+
+
 def time_parts(trainer: LevelTrainer, device: torch.device, repeats: int) -> dict:
     """An epoch's two parts timed apart, in milliseconds (medians): augmenting one chunk, and one training step
     (the step function the epoch uses, on one augmented batch). Together with s/epoch they show where an epoch's
@@ -129,6 +139,8 @@ def bench_case(argv: list[str], warmup: int, timed: int, full_level: bool, tile:
         trainer.test_accuracy()
     per_epoch = statistics.median(seconds)
     parts = time_parts(trainer, device, repeats=timed)
+    flops_per_step = training_flops_per_image(model, tuple(data.x_train.shape[1:])) * hp.training.batch_size
+    parts["step_tflops"] = flops_per_step / parts["step_ms"] / 1e9
     level = {"level_s": epochs * per_epoch + evaluations_per_level(epochs, hp.job.eval_every) * t_eval.seconds,
              "level_kind": "estimated"}
     if full_level:
@@ -143,11 +155,11 @@ def bench_case(argv: list[str], warmup: int, timed: int, full_level: bool, tile:
 
 def format_rows(rows: list[dict]) -> str:
     lines = ["| case | device | setup | train imgs | steps (per chunk) | s/epoch (median) | img/s | test eval (s) "
-             "| augment (ms/chunk) | step (ms) | one level (s) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| augment (ms/chunk) | step (ms) | step TFLOP/s | one level (s) |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| `{r['case'] or '(defaults)'}` | {r['device']} | {r['setup']} | {r['train_images']} | "
                      f"{r['steps_per_epoch']} ({r['chunk_steps']}) | {r['s_per_epoch']:.4f} | "
-                     f"{r['images_per_s']:.0f} | {r['eval_s']:.3f} | {r['augment_ms']:.2f} | {r['step_ms']:.2f} | {r['level_s']:.1f} ({r['level_kind']}, "
+                     f"{r['images_per_s']:.0f} | {r['eval_s']:.3f} | {r['augment_ms']:.2f} | {r['step_ms']:.2f} | {r['step_tflops']:.3g} | {r['level_s']:.1f} ({r['level_kind']}, "
                      f"{r['epochs']} epochs) |")
     return "\n".join(lines)
 

@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from torch import nn
 
 BENCH = Path(__file__).resolve().parents[1] / "scripts" / "bench.py"
 spec = importlib.util.spec_from_file_location("bench", BENCH)
@@ -23,6 +24,14 @@ def test_evaluations_per_level_count_the_level_end_once(epochs, eval_every, expe
     assert bench.evaluations_per_level(epochs, eval_every) == expected
 
 
+def test_training_flops_count_forward_and_backward_by_hand():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1, bias=False), nn.Flatten(), nn.Linear(4 * 8 * 8, 10, bias=False))
+    conv = 2 * (3 * 3 * 3) * 4 * (8 * 8)  # multiply-adds per output value x outputs
+    linear = 2 * (4 * 8 * 8) * 10
+    # backward: the conv's weight gradient only (its input needs none), the linear's input and weight gradients
+    assert bench.training_flops_per_image(model, (3, 8, 8)) == 2 * conv + 3 * linear
+
+
 def test_bench_times_epochs_and_a_real_level(capsys):
     row = bench.bench_case([*TINY.split(), "--checkpoint-every", "1"], warmup=1, timed=2, full_level=True, tile=2)
     assert row["train_images"] == 200 and row["steps_per_epoch"] == 5 and row["chunk_steps"] == 5
@@ -32,6 +41,7 @@ def test_bench_times_epochs_and_a_real_level(capsys):
     assert row["level_kind"] == "measured" and row["level_s"] > 0
     # the epoch's parts, timed apart: one chunk of 5 steps per epoch here
     assert row["chunks_per_epoch"] == 1 and row["augment_ms"] > 0 and row["step_ms"] > 0
+    assert row["step_tflops"] > 0
     # the level really ran: train_level prints its summary line
     assert "level  0: density 100.00%" in capsys.readouterr().out
 
