@@ -1,5 +1,5 @@
-"""Shared fixtures: tiny run arguments, one-thread CPU runs, and the real-data folder (tests using it skip when it
-is absent)."""
+"""Shared fixtures: tiny run arguments, one-thread CPU runs, the real-data folder (tests using it skip when it is
+absent), and the ``cuda`` marker (such tests skip without a CUDA device; ``pytest -m cuda`` runs only them)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,6 +8,15 @@ import pytest
 import torch
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if item.get_closest_marker("cuda"):
+            item.add_marker(skip)
 
 
 @pytest.fixture

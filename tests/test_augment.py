@@ -194,7 +194,7 @@ def test_seeds_reproduce_and_differ(name: str) -> None:
     assert not torch.equal(runs[0], runs[2])
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.cuda
 @pytest.mark.parametrize("name", augment.AUGMENTATIONS)
 def test_cuda_runs_without_host_sync(name: str) -> None:
     module = augment.build(name, SIZE, cutout=8)

@@ -12,9 +12,6 @@ from pruning import SCORERS, Mask, mask_from_scores
 from training.sgd import SGD
 from training.step import GraphedStep, GraphedTransform, TrainStep
 
-cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
@@ -118,7 +115,7 @@ def test_masks_exact_with_compiled_model_on_cpu():
         torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6, msg=lambda m: f"{name}: {m}")
 
 
-@cuda
+@pytest.mark.cuda
 def test_masks_exact_under_bf16_channels_last_and_cuda_graph():
     model, mask, step = make_step("cuda", "bf16", True)
     start = kept_weights(model, mask)
@@ -131,7 +128,7 @@ def test_masks_exact_under_bf16_channels_last_and_cuda_graph():
     assert_kept_trained(model, mask, start, step.optimizer, steps=len(data))
 
 
-@cuda
+@pytest.mark.cuda
 def test_masks_exact_under_compiled_model_and_cuda_graph():
     """``--compile full`` on CUDA: ``torch.compile(model)`` (inductor) called inside the captured step."""
     model, mask, step = make_step("cuda", "bf16", True, compile_kwargs={})
@@ -149,7 +146,7 @@ def test_masks_exact_under_compiled_model_and_cuda_graph():
     assert torch.isfinite(step.loss_sum) and step.loss_sum.item() > 0
 
 
-@cuda
+@pytest.mark.cuda
 def test_graph_replay_matches_eager_steps(monkeypatch):
     """Capture's warm-up steps leave no trace, and replays compute what eager steps compute."""
     monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)  # compare fp32 with fp32, not TF32
@@ -170,7 +167,7 @@ def test_graph_replay_matches_eager_steps(monkeypatch):
         torch.testing.assert_close(a.float(), b.float(), rtol=1e-2, atol=1e-3, msg=lambda m: f"{name}: {m}")
 
 
-@cuda
+@pytest.mark.cuda
 def test_graphed_augmentation_draws_fresh_randomness_per_replay_and_per_shape():
     policy = augment.build("autoaug", 32, cutout=8)
     graphed = GraphedTransform(policy)
