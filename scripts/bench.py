@@ -37,7 +37,7 @@ from training.loop import Environment, LevelTrainer  # noqa: E402
 from utils.device import resolve_device  # noqa: E402
 from utils.seeding import seed_all  # noqa: E402
 
-CPU_DEFAULT = "--dataset synthetic --per-class 50 --width 8 --batch-size 50 --augment autoaug --cutout"
+CPU_DEFAULT = "--dataset synthetic --per-class 20 --width 8 --batch-size 50 --augment autoaug --cutout"
 
 
 class Timer:
