@@ -153,14 +153,18 @@ def bench_case(argv: list[str], warmup: int, timed: int, full_level: bool, tile:
             "images_per_s": images / per_epoch, "eval_s": t_eval.seconds, "epochs": epochs, **parts, **level}
 
 
+COLUMNS = ("case", "device", "setup", "train imgs", "steps (per chunk)", "s/epoch (median)", "img/s",
+           "test eval (s)", "augment (ms/chunk)", "step (ms)", "step TFLOP/s", "one level (s)")
+
+
 def format_rows(rows: list[dict]) -> str:
-    lines = ["| case | device | setup | train imgs | steps (per chunk) | s/epoch (median) | img/s | test eval (s) "
-             "| augment (ms/chunk) | step (ms) | step TFLOP/s | one level (s) |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for r in rows:
-        lines.append(f"| `{r['case'] or '(defaults)'}` | {r['device']} | {r['setup']} | {r['train_images']} | "
-                     f"{r['steps_per_epoch']} ({r['chunk_steps']}) | {r['s_per_epoch']:.4f} | "
-                     f"{r['images_per_s']:.0f} | {r['eval_s']:.3f} | {r['augment_ms']:.2f} | {r['step_ms']:.2f} | {r['step_tflops']:.3g} | {r['level_s']:.1f} ({r['level_kind']}, "
-                     f"{r['epochs']} epochs) |")
+        cells = (f"`{r['case'] or '(defaults)'}`", r["device"], r["setup"], r["train_images"],
+                 f"{r['steps_per_epoch']} ({r['chunk_steps']})", f"{r['s_per_epoch']:.4f}", f"{r['images_per_s']:.0f}",
+                 f"{r['eval_s']:.3f}", f"{r['augment_ms']:.2f}", f"{r['step_ms']:.2f}", f"{r['step_tflops']:.3g}",
+                 f"{r['level_s']:.1f} ({r['level_kind']}, {r['epochs']} epochs)")
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     return "\n".join(lines)
 
 
