@@ -66,8 +66,8 @@ def validate(hp: Hparams) -> None:
            f"--rewind {rewind} must lie before the last epoch (--epochs {t.epochs})")
     _check(t.lr > 0 and t.momentum >= 0 and t.weight_decay >= 0, "--lr must be > 0, --momentum and "
            "--weight-decay >= 0")
-    _check(j.eval_every >= 0 and j.checkpoint_every >= 1 and j.workers >= 0,
-           "--eval-every and --workers must be >= 0, --checkpoint-every >= 1")
+    _check(j.eval_every >= 0 and j.checkpoint_minutes >= 0 and j.workers >= 0,
+           "--eval-every, --checkpoint-minutes and --workers must be >= 0")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Hparams:

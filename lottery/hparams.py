@@ -114,7 +114,8 @@ class JobHparams:
     device: str = _flag("auto", "cuda when available, else cpu; or any torch device string")
     eval_every: int = _flag(10, "epochs between test evaluations; the last epoch of a level is always "
                             "evaluated, and 0 evaluates only there")
-    checkpoint_every: int = _flag(10, "epochs between resumable checkpoints within a level")
+    checkpoint_minutes: float = _flag(2.0, "minutes of training between resumable checkpoints within a level "
+                                      "(0: after every epoch)")
     data_path: str = _flag("auto", "gpu: training set resident on the device; cpu: DataLoader from host memory; "
                            "auto: gpu on CUDA", lambda: ["auto", "gpu", "cpu"])
     compile: str = _flag("auto", "graph (CUDA): replay each training step from one captured CUDA graph; full "

@@ -38,5 +38,5 @@ def cifar_root() -> str:
 def tiny_argv(out: Path, *extra: str) -> list[str]:
     """A run that finishes in seconds on a CPU: synthetic data, a width-4 ResNet-18, 2 levels of 3 epochs."""
     return ["--dataset", "synthetic", "--per-class", "20", "--width", "4", "--rounds", "2", "--epochs", "3",
-            "--batch-size", "50", "--rewind", "epoch:1", "--eval-every", "1", "--checkpoint-every", "1",
+            "--batch-size", "50", "--rewind", "epoch:1", "--eval-every", "1", "--checkpoint-minutes", "0",
             "--device", "cpu", "--out", str(out), *extra]

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from lottery.cli import main, parse_args
-from lottery.runner import run
+from lottery.runner import CheckpointClock, run
 from pruning import Mask
 from training.loop import LevelTrainer
 from training.schedule import lr_at
@@ -91,8 +91,10 @@ def _result_rows(root: Path) -> list[dict]:
     return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
 
 
-@pytest.mark.parametrize("stop_level, stop_epoch", [(0, 2), (1, 2)])
-def test_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch, stop_level, stop_epoch):
+@pytest.mark.parametrize("stop_level, stop_epoch, minutes", [(0, 2, "0"), (1, 2, "0"), (1, 2, "60")])
+def test_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch, stop_level, stop_epoch, minutes):
+    """With checkpoints after every epoch the rerun resumes mid-level; with none due yet (60 minutes), it
+    retrains the interrupted level from its start. Either way the results equal the uninterrupted run's."""
     argv = tiny_argv(tmp_path / "a")
     run(parse_args(argv))
     reference = run_dir_of(tmp_path / "a")
@@ -106,11 +108,11 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch, stop_
                 raise KeyboardInterrupt
         return original_train(self, level, start_epoch, history, stop_after, desc)
 
-    argv_b = tiny_argv(tmp_path / "b")
+    argv_b = tiny_argv(tmp_path / "b", "--checkpoint-minutes", minutes)
     monkeypatch.setattr(LevelTrainer, "train", interrupted)
     assert main(argv_b) == 130
     root = run_dir_of(tmp_path / "b")
-    assert (root / f"level_{stop_level}" / "checkpoint.pt").exists()
+    assert (root / f"level_{stop_level}" / "checkpoint.pt").exists() == (minutes == "0")
     monkeypatch.setattr(LevelTrainer, "train", original_train)
     assert main(argv_b) == 0
     assert _result_rows(root) == _result_rows(reference)
@@ -193,3 +195,15 @@ def test_more_rounds_continue_a_finished_run_and_a_precision_change_is_warned(tm
     assert run_dir_of(tmp_path) == root  # same run id: --rounds is not part of it
     assert trained == [1] and second[0] == first[0] and len(second) == 2
     assert "earlier levels of this run trained in bf16; the next ones train in fp32" in capsys.readouterr().err
+
+
+def test_checkpoint_clock_is_due_once_per_interval_from_the_level_start():
+    now = [100.0]
+    clock = CheckpointClock(minutes=2, clock=lambda: now[0])
+    due = []
+    for t in (100.0, 150.0, 219.9, 220.0, 221.0, 339.0, 340.0, 1000.0):
+        now[0] = t
+        due.append(clock.due())
+    assert due == [False, False, False, True, False, False, True, True]
+    every_epoch = CheckpointClock(minutes=0, clock=lambda: now[0])
+    assert every_epoch.due() and every_epoch.due()
