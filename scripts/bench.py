@@ -117,7 +117,9 @@ def time_parts(trainer: LevelTrainer, device: torch.device, repeats: int) -> dic
             "chunks_per_epoch": math.ceil(trainer.steps_per_epoch / trainer.chunk_steps)}
 
 
-def bench_case(argv: list[str], warmup: int, timed: int, full_level: bool, tile: int) -> dict:
+def build_trainer(argv: list[str], tile: int = 1) -> tuple:
+    """``(hp, env, data, model, trainer)`` for the run ``argv`` describes, its training set tiled ``tile`` times,
+    with a dense mask: what ``main_imp.py`` would train at level 0."""
     hp = parse_args(argv)
     device = resolve_device(hp.job.device)
     env = Environment.resolve(hp, device)
@@ -126,6 +128,12 @@ def bench_case(argv: list[str], warmup: int, timed: int, full_level: bool, tile:
     model = build_model(hp, data, env)
     trainer = LevelTrainer(model, Mask.dense(model), data, hp, env)
     model.train()
+    return hp, env, data, model, trainer
+
+
+def bench_case(argv: list[str], warmup: int, timed: int, full_level: bool, tile: int) -> dict:
+    hp, env, data, model, trainer = build_trainer(argv, tile)
+    device = env.device
     epochs = hp.training.epochs
     for e in range(warmup):
         trainer.run_epoch(e % epochs)

@@ -86,12 +86,13 @@ def test_mask_save_load_roundtrip(tmp_path):
     assert all(m.dtype == torch.bool for m in loaded.values())
 
 
-def test_sgd_matches_torch_sgd():
+@pytest.mark.parametrize("fused", [True, False])
+def test_sgd_matches_torch_sgd(fused):
     torch.manual_seed(0)
     a = torch.nn.Linear(5, 3)
     b = torch.nn.Linear(5, 3)
     b.load_state_dict(a.state_dict())
-    ours = SGD(a.parameters(), momentum=0.9, weight_decay=5e-4)
+    ours = SGD(a.parameters(), momentum=0.9, weight_decay=5e-4, fused=fused)
     theirs = torch.optim.SGD(b.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
     for step in range(4):
         lr = 0.1 / (step + 1)
@@ -107,12 +108,13 @@ def test_sgd_matches_torch_sgd():
         torch.testing.assert_close(pa, pb)
 
 
-def test_sgd_leaves_parameters_without_gradients_alone_as_torch_does():
+@pytest.mark.parametrize("fused", [True, False])
+def test_sgd_leaves_parameters_without_gradients_alone_as_torch_does(fused):
     torch.manual_seed(0)
     a = torch.nn.ModuleDict({"used": torch.nn.Linear(5, 3), "unused": torch.nn.Linear(5, 3)})
     b = torch.nn.ModuleDict({"used": torch.nn.Linear(5, 3), "unused": torch.nn.Linear(5, 3)})
     b.load_state_dict(a.state_dict())
-    ours = SGD(a.parameters(), momentum=0.9, weight_decay=5e-4)
+    ours = SGD(a.parameters(), momentum=0.9, weight_decay=5e-4, fused=fused)
     theirs = torch.optim.SGD(b.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
     ours.set_lr(0.1)
     x = torch.randn(7, 5)

@@ -1,9 +1,16 @@
-"""SGD with momentum and weight decay as foreach ops, its learning rate a device tensor.
+"""SGD with momentum and weight decay as foreach ops or one fused kernel, its learning rate a device tensor.
 
 Same update as ``torch.optim.SGD(momentum=m, weight_decay=wd)`` (no dampening, no Nesterov):
 ``g += wd * p; buf = m * buf + g; p -= lr * buf``, the buffer starting at zero (so the first step uses
 ``buf = g`` exactly as torch does). Keeping ``lr`` on the device lets a whole training step, optimizer
 included, be captured in one CUDA graph and replayed with a new learning rate each step.
+
+``fused=True`` runs torch's fused SGD kernel (``torch._fused_sgd_``, what ``torch.optim.SGD(fused=True)`` runs):
+one pass that reads weight, gradient and buffer and writes weight and buffer, against five passes and a
+temporary in foreach ops; for ResNet-18's 11.2M parameters about 0.22 GB of memory traffic per step instead of
+about 0.58 GB (arithmetic), 6x faster on the 2-core CPU (0.2 vs 1.25 ms at width 8, measured). Training still
+uses the foreach update (the default) until the fused one has been timed inside a captured CUDA graph on a GPU:
+``scripts/profile_step.py`` times both.
 """
 from __future__ import annotations
 
@@ -13,9 +20,10 @@ import torch
 
 
 class SGD:
-    def __init__(self, params: Iterable[torch.nn.Parameter], momentum: float, weight_decay: float):
+    def __init__(self, params: Iterable[torch.nn.Parameter], momentum: float, weight_decay: float,
+                 fused: bool = False):
         self.params = [p for p in params if p.requires_grad]
-        self.momentum, self.weight_decay = momentum, weight_decay
+        self.momentum, self.weight_decay, self.fused = momentum, weight_decay, fused
         self.buffers = [torch.zeros_like(p) for p in self.params]
         self.lr = torch.zeros((), device=self.params[0].device)
 
@@ -36,6 +44,11 @@ class SGD:
             return
         params, buffers = [p for p, _ in live], [b for _, b in live]
         grads = [p.grad for p in params]
+        if self.fused:
+            # is_first_step=False: the buffers start at zero, so the first update is buf = 0 * m + g = g
+            torch._fused_sgd_(params, grads, buffers, weight_decay=self.weight_decay, momentum=self.momentum,
+                              lr=self.lr, dampening=0.0, nesterov=False, maximize=False, is_first_step=False)
+            return
         if self.weight_decay:
             torch._foreach_add_(grads, params, alpha=self.weight_decay)
         torch._foreach_mul_(buffers, self.momentum)
