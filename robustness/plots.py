@@ -25,7 +25,7 @@ def _density_axis(ax, label: str) -> None:
     ax.grid(alpha=0.3)
 
 
-def accuracy_vs_density(run_roots: Sequence[str | Path]) -> Figure:
+def accuracy_vs_density(run_roots: Sequence[str | Path], title: str = "") -> Figure:
     """Final test accuracy per level; runs differing only in the seed pooled (line: mean, band: min to max)."""
     fig, ax = plt.subplots(figsize=(6, 4))
     for g in accuracy_by_density(run_roots):
@@ -35,10 +35,11 @@ def accuracy_vs_density(run_roots: Sequence[str | Path]) -> Figure:
             ax.fill_between(g["density"], [100 * a for a in g["low"]], [100 * a for a in g["high"]], alpha=0.25)
     _density_axis(ax, "test accuracy (%)")
     ax.legend(fontsize=7)
+    fig.suptitle(title, fontsize=9)
     return fig
 
 
-def c10c_vs_density(records: list[dict]) -> Figure:
+def c10c_vs_density(records: list[dict], title: str = "") -> Figure:
     """CIFAR-10-C mean accuracy (15 standard corruptions x 5 severities; extra 4 dashed) and mCE against density."""
     rows = [r for r in corruptions.summarize(records) if r["mean_acc"] is not None]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
@@ -56,10 +57,11 @@ def c10c_vs_density(records: list[dict]) -> Figure:
         right.axhline(100, color="grey", lw=0.8)
         right.legend(fontsize=7)
     _density_axis(right, "% of the dense level 0")
+    fig.suptitle(title, fontsize=9)
     return fig
 
 
-def robust_vs_eps(records: list[dict], attack: str = "pgd20") -> Figure:
+def robust_vs_eps(records: list[dict], attack: str = "pgd20", title: str = "") -> Figure:
     """Accuracy against eps (in /255, 0 = clean) for each level, one line per density."""
     fig, ax = plt.subplots(figsize=(6, 4))
     for (level, name), points in sorted(attack_curves(records).items()):
@@ -71,10 +73,11 @@ def robust_vs_eps(records: list[dict], attack: str = "pgd20") -> Figure:
     ax.set_ylabel(f"accuracy under {attack} (%)")
     ax.grid(alpha=0.3)
     ax.legend(title="density", fontsize=7)
+    fig.suptitle(title, fontsize=9)
     return fig
 
 
-def shift_gap_vs_density(records: list[dict]) -> Figure:
+def shift_gap_vs_density(records: list[dict], title: str = "") -> Figure:
     """Clean accuracy minus accuracy on each shifted test set, against density."""
     fig, ax = plt.subplots(figsize=(6, 4))
     rows = shift.summarize(records)
@@ -85,10 +88,11 @@ def shift_gap_vs_density(records: list[dict]) -> Figure:
     _density_axis(ax, "gap to CIFAR-10 test accuracy (points)")
     if rows:
         ax.legend(fontsize=7)
+    fig.suptitle(title, fontsize=9)
     return fig
 
 
-def layer_heatmap(densities: LayerDensities) -> Figure:
+def layer_heatmap(densities: LayerDensities, title: str = "") -> Figure:
     """Density of every prunable layer (rows, model order) at every level (columns)."""
     fig, ax = plt.subplots(figsize=(1.2 + 0.5 * len(densities.levels), 1.5 + 0.22 * len(densities.layers)))
     image = ax.imshow(densities.table, vmin=0, vmax=1, cmap="viridis", aspect="auto")
@@ -98,10 +102,11 @@ def layer_heatmap(densities: LayerDensities) -> Figure:
     ax.set_xlabel("level (overall density)")
     fig.colorbar(image, ax=ax, label="layer density")
     fig.tight_layout()
+    fig.suptitle(title, fontsize=9)
     return fig
 
 
-def cka_vs_density(records: list[dict]) -> Figure:
+def cka_vs_density(records: list[dict], title: str = "") -> Figure:
     """Linear CKA with the dense level 0 after the stem and each stage, against density."""
     fig, ax = plt.subplots(figsize=(6, 4))
     rows = cka_rows(records)
@@ -109,6 +114,7 @@ def cka_vs_density(records: list[dict]) -> Figure:
         ax.plot([r["density"] for r in rows], [r.get(stage) for r in rows], marker="o", label=stage)
     _density_axis(ax, "linear CKA with the dense network")
     ax.legend(fontsize=7)
+    fig.suptitle(title, fontsize=9)
     return fig
 
 
@@ -118,11 +124,12 @@ def write_plots(run_root: str | Path, run_roots: Sequence[str | Path] = ()) -> l
     records = Store(run_root).records
     out = Path(run_root) / "plots"
     out.mkdir(exist_ok=True)
+    title = f"run {Path(run_root).name}"
     figures = {"accuracy_vs_density": accuracy_vs_density(list(run_roots) or [run_root]),
-               "c10c_vs_density": c10c_vs_density(records), "robust_vs_eps": robust_vs_eps(records),
-               "shift_gap_vs_density": shift_gap_vs_density(records),
-               "layer_density": layer_heatmap(layer_densities(RunDir.open(run_root))),
-               "cka_vs_density": cka_vs_density(records)}
+               "c10c_vs_density": c10c_vs_density(records, title), "robust_vs_eps": robust_vs_eps(records, title=title),
+               "shift_gap_vs_density": shift_gap_vs_density(records, title),
+               "layer_density": layer_heatmap(layer_densities(RunDir.open(run_root)), title),
+               "cka_vs_density": cka_vs_density(records, title)}
     paths = []
     for name, fig in figures.items():
         paths.append(out / f"{name}.png")
