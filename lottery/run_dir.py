@@ -30,7 +30,8 @@ class RunDir:
         ``hparams.json``; the folder may have been moved or renamed."""
         path = Path(path)
         if not (path / "hparams.json").is_file():
-            raise UserError(f"{path} is not a run directory (no hparams.json); pass <out>/<run-id> of a main_imp.py run")
+            raise UserError(f"{path} is not a run directory (no hparams.json); pass the <out>/<run-id> folder of a "
+                            f"main_imp.py run")
         return cls(Hparams.from_dict(load_json(path / "hparams.json")["hparams"]), path)
 
     def finished_levels(self) -> list[int]:

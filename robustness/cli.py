@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cifar102-all", action="store_true", help="also evaluate CIFAR-10.2's train and test splits "
                    "together (12,000 images, as the paper did)")
     p.add_argument("--device", default=o.device, help="cuda when available, else cpu; or any torch device")
-    p.add_argument("--eval-batch-size", type=int, default=o.batch_size, help="images per forward pass (accuracy)")
+    p.add_argument("--eval-batch-size", type=int, default=o.eval_batch_size, help="images per forward pass (accuracy)")
     p.add_argument("--attack-batch-size", type=int, default=o.attack_batch_size,
                    help="images per forward/backward pass of an attack")
     p.add_argument("--adv-images", type=int, default=o.adv_images, help="attack the first N test images")

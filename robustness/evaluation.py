@@ -36,7 +36,7 @@ class Options:
     cifar102_root: str | None = None
     cifar102_all: bool = False
     device: str = "auto"
-    batch_size: int = 1000
+    eval_batch_size: int = 1000
     attack_batch_size: int = 500
     adv_images: int = 10_000
     cka_images: int = 10_000
@@ -95,7 +95,7 @@ def evaluate_run(path: str | Path, suites: Sequence[str], levels: Sequence[int] 
             models[level] = load_level_model(hp, run, level, data, env)
         return models[level]
 
-    ctx = Context(device, resolve_precision("auto", device), env.channels_last, options.batch_size,
+    ctx = Context(device, resolve_precision("auto", device), env.channels_last, options.eval_batch_size,
                   options.attack_batch_size, data.x_test, data.y_test, data.num_classes,
                   options.root(options.c10c_root, C10C_DIR), options.root(options.cifar101_root, CIFAR101_DIR),
                   options.root(options.cifar102_root, CIFAR102_DIR), options.cifar102_all, options.adv_images,

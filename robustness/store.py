@@ -58,7 +58,8 @@ class Store:
         self._write_csv({r["suite"] for r in records})
 
     def select(self, suite: str | None = None, name: str | None = None) -> list[dict]:
-        return [r for r in self.records if (suite is None or r["suite"] == suite) and (name is None or r["name"] == name)]
+        return [r for r in self.records
+                if (suite is None or r["suite"] == suite) and (name is None or r["name"] == name)]
 
     def _write_csv(self, suites: set[str]) -> None:
         for suite in suites:

@@ -16,17 +16,20 @@ from robustness.cka import STAGES
 from utils.io import load_json
 
 
+ATTACK_SUITES = ("fgsm", "pgd", "autoattack")
+
+
 def attack_curves(records: list[dict]) -> dict[tuple[int, str], list[tuple[float, float]]]:
-    """(level, attack name) -> [(eps, accuracy), ...] by eps, each starting with the clean accuracy at eps 0."""
-    clean = {r["level"]: r["accuracy"] for r in records if r["suite"] == "pgd" and r["name"] == "clean"}
+    """(level, attack name) -> [(eps, accuracy), ...] by eps, starting with its suite's clean accuracy at eps 0."""
+    clean = {(r["level"], r["suite"]): r["accuracy"] for r in records
+             if r["suite"] in ATTACK_SUITES and r["name"] == "clean"}
     curves: dict[tuple[int, str], list[tuple[float, float]]] = {}
-    for r in records:
-        if r["suite"] in ("pgd", "fgsm", "autoattack") and r["name"] != "clean":
-            curves.setdefault((r["level"], r["name"]), []).append((r["eps"], r["accuracy"]))
-    for (level, name), points in curves.items():
-        points.sort()
-        if level in clean:
-            points.insert(0, (0.0, clean[level]))
+    for r in sorted(records, key=lambda r: r["eps"] or 0.0):
+        if r["suite"] in ATTACK_SUITES and r["name"] != "clean":
+            points = curves.setdefault((r["level"], r["name"]), [])
+            if not points and (r["level"], r["suite"]) in clean:
+                points.append((0.0, clean[(r["level"], r["suite"])]))
+            points.append((r["eps"], r["accuracy"]))
     return curves
 
 
@@ -72,7 +75,9 @@ def _pct(value: float | None) -> str:
 
 def format_summary(records: list[dict]) -> str:
     """Text tables of one run's stored records: clean and shifted accuracy, CIFAR-10-C, attacks, CKA."""
-    lines = []
+    clean = [r for r in records if r["suite"] == "clean"]
+    lines = ["clean test accuracy %: " + "  ".join(f"level {r['level']} ({_pct(r['density']).strip()}% dense): "
+                                                   f"{_pct(r['accuracy']).strip()}" for r in clean)] if clean else []
     c10c = corruptions.summarize(records)
     if c10c:
         lines += ["CIFAR-10-C (accuracy %, mCE and relative mCE vs the dense level 0 = 100)",
@@ -94,6 +99,7 @@ def format_summary(records: list[dict]) -> str:
     rows = cka_rows(records)
     if rows:
         lines += ["linear CKA with the dense level 0", "level density  " + "  ".join(f"{s:>6}" for s in STAGES)]
-        lines += [f"{r['level']:>5} {_pct(r['density'])}  " + "  ".join(f"{r.get(s, float('nan')):6.3f}" for s in STAGES)
+        lines += [f"{r['level']:>5} {_pct(r['density'])}  "
+                  + "  ".join(f"{r.get(s, float('nan')):6.3f}" for s in STAGES)
                   for r in rows]
     return "\n".join(lines)

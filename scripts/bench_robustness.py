@@ -97,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
                                                                      args.attack_batch_size, channels_last))
     print(f"PGD-20 at 8/255 on {n} images (fp32, TF32 off, batch {args.attack_batch_size}): {seconds:.2f} s, "
           f"{n / seconds:,.0f} images/s (robust accuracy {100 * acc:.1f}% of a random network)")
-    print(f"device: {torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'}, torch {torch.__version__}")
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    print(f"device: {name}, torch {torch.__version__}")
     return 0
 
 

@@ -124,3 +124,21 @@ def test_layer_densities_match_the_masks(trained_run):
     assert [row[1] for row in table.table] == pytest.approx([m.double().mean().item() for m in mask.values()])
     assert table.densities == pytest.approx([1.0, mask.density()])
     assert "stem.0.weight" in table.format()
+
+
+def test_accuracy_by_density_pools_runs_that_differ_only_in_the_seed(tmp_path):
+    from lottery.hparams import Hparams, TrainingHparams
+    from robustness.tables import accuracy_by_density
+    from utils.io import save_json
+
+    roots = []
+    for name, seed, lr, accs in (("a", 0, 0.1, [0.5, 0.6]), ("b", 1, 0.1, [0.7, 0.8]), ("c", 0, 0.05, [0.1, 0.2])):
+        hp = Hparams(training=TrainingHparams(seed=seed, lr=lr))
+        save_json({"run_id": hp.run_id(), "hparams": hp.to_dict()}, tmp_path / name / "hparams.json")
+        save_json({"hparams": hp.to_dict(), "levels": [{"level": k, "density": 0.8 ** k, "test_acc": a}
+                                                         for k, a in enumerate(accs)]}, tmp_path / name / "results.json")
+        roots.append(tmp_path / name)
+    pooled, other = accuracy_by_density(roots)
+    assert pooled["label"] == "paper recipe" and pooled["seeds"] == [2, 2]
+    assert pooled["mean"] == pytest.approx([0.6, 0.7]) and pooled["low"] == [0.5, 0.6] and pooled["high"] == [0.7, 0.8]
+    assert other["label"] == "lr=0.05" and other["seeds"] == [1, 1] and other["density"] == pytest.approx([1, 0.8])
