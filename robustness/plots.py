@@ -8,6 +8,7 @@ from typing import Sequence
 
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
 from lottery.run_dir import RunDir
 from robustness import corruptions, shift
@@ -18,9 +19,15 @@ from robustness.tables import accuracy_by_density, attack_curves, cka_rows
 
 
 def _density_axis(ax, label: str) -> None:
+    """Log density axis, dense on the left, ticks at (at most 8 of) the plotted densities, in percent."""
     ax.set_xscale("log")
     ax.invert_xaxis()
-    ax.set_xlabel("density (fraction of conv weights kept)")
+    densities = sorted({round(float(x), 6) for line in ax.get_lines() for x in line.get_xdata()
+                        if float(x) > 0}, reverse=True)
+    ax.xaxis.set_major_locator(FixedLocator(densities[::max(1, -(-len(densities) // 8))]))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{100 * value:.3g}%"))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xlabel("density (conv weights kept)")
     ax.set_ylabel(label)
     ax.grid(alpha=0.3)
 
@@ -54,10 +61,11 @@ def c10c_vs_density(records: list[dict], title: str = "") -> Figure:
     if mce:
         right.plot([m[0] for m in mce], [m[1] for m in mce], marker="o", label="mCE")
         right.plot([m[0] for m in mce], [m[2] for m in mce], marker="s", ls="--", label="relative mCE")
-        right.axhline(100, color="grey", lw=0.8)
         right.legend(fontsize=7)
     _density_axis(right, "% of the dense level 0")
+    right.axhline(100, color="grey", lw=0.8)
     fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
     return fig
 
 
