@@ -20,9 +20,24 @@ RESULT_COLUMNS = ("level", "density", "test_acc", "best_test_acc", "train_acc", 
 
 
 class RunDir:
-    def __init__(self, hp: Hparams):
+    def __init__(self, hp: Hparams, root: str | Path | None = None):
         self.hp = hp
-        self.root = Path(hp.job.out) / hp.run_id()
+        self.root = Path(root) if root is not None else Path(hp.job.out) / hp.run_id()
+
+    @classmethod
+    def open(cls, path: str | Path) -> "RunDir":
+        """An existing run directory, for reading (evaluate.py, the notebook): its hyperparameters come from its
+        ``hparams.json``; the folder may have been moved or renamed."""
+        path = Path(path)
+        if not (path / "hparams.json").is_file():
+            raise UserError(f"{path} is not a run directory (no hparams.json); pass the <out>/<run-id> folder of a "
+                            f"main_imp.py run")
+        return cls(Hparams.from_dict(load_json(path / "hparams.json")["hparams"]), path)
+
+    def finished_levels(self) -> list[int]:
+        """Levels whose ``metrics.json`` exists (written last, so their weights and mask are complete), ascending."""
+        found = [int(p.parent.name.split("_", 1)[1]) for p in self.root.glob("level_*/metrics.json")]
+        return sorted(found)
 
     def level(self, k: int) -> Path:
         return self.root / f"level_{k}"

@@ -50,6 +50,14 @@ def build_model(hp: Hparams, data: ImageDataset, env: Environment) -> torch.nn.M
     return model.to(memory_format=torch.channels_last) if env.channels_last else model
 
 
+def load_level_model(hp: Hparams, run_dir: RunDir, level: int, data: ImageDataset, env: Environment) -> torch.nn.Module:
+    """Level ``level``'s final network from its ``weights.pt`` and ``mask.pt`` (mask applied again), in eval mode."""
+    model = build_model(hp, data, env)
+    model.load_state_dict(load_torch(run_dir.level(level) / "weights.pt", map_location=env.device))
+    Mask.load(run_dir.level(level) / "mask.pt").apply_(model)
+    return model.eval()
+
+
 def cpu_state(model: torch.nn.Module) -> dict:
     return to_host(model.state_dict())
 

@@ -40,3 +40,28 @@ def tiny_argv(out: Path, *extra: str) -> list[str]:
     return ["--dataset", "synthetic", "--per-class", "20", "--width", "4", "--rounds", "2", "--epochs", "3",
             "--batch-size", "50", "--rewind", "epoch:1", "--eval-every", "1", "--checkpoint-minutes", "0",
             "--device", "cpu", "--out", str(out), *extra]
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory) -> Path:
+    """One tiny run trained once per session for the tests that read finished runs (evaluate.py, the notebook):
+    two levels of a width-8 ResNet-18 on the synthetic data, about 93% test accuracy, 15 s of CPU."""
+    from lottery.cli import main
+    out = tmp_path_factory.mktemp("trained_run")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert main(tiny_argv(out, "--per-class", "30", "--epochs", "5", "--width", "8", "--eval-every", "0",
+                              "--lr", "0.05", "--batch-size", "30")) == 0
+    finally:
+        torch.set_num_threads(threads)
+    (run,) = [p for p in out.iterdir() if p.is_dir()]
+    return run
+
+
+@pytest.fixture
+def c10c_mini() -> Path:
+    path = SHARED_DATA / "CIFAR-10-C-mini"
+    if not (path / "labels.npy").exists():
+        pytest.skip(f"the mini CIFAR-10-C was not found at {path} (see ../shared/data/README.md)")
+    return path

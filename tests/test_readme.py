@@ -1,24 +1,27 @@
-"""The README documents every flag, and every flag it shows exists."""
+"""The README documents every flag (of main_imp.py and evaluate.py), and every flag it shows exists."""
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
 from lottery.cli import build_parser
+from robustness.cli import build_parser as build_evaluate_parser
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-BENCH_FLAGS = {"--help", "--case", "--common", "--full-level", "--tile", "--warmup-epochs", "--epochs"}
+BENCH_FLAGS = {"--help", "--case", "--common", "--full-level", "--tile", "--warmup-epochs", "--epochs", "--tile-to",
+               "--pgd-images"}
 
 
 def parser_flags() -> set[str]:
-    return {s for a in build_parser()._actions for s in a.option_strings if s.startswith("--")} - {"--help"}
+    return {s for parser in (build_parser(), build_evaluate_parser()) for a in parser._actions
+            for s in a.option_strings if s.startswith("--")} - {"--help"}
 
 
 def test_every_flag_is_in_the_flag_table():
-    table = set(re.findall(r"^\| `(--[a-z-]+)", README, flags=re.M))
+    table = set(re.findall(r"^\| `(--[a-z0-9-]+)", README, flags=re.M))
     assert parser_flags() <= table, parser_flags() - table
 
 
 def test_every_flag_the_readme_shows_exists():
-    shown = set(re.findall(r"(?<![\w-])(--[a-z][a-z-]+)", README))
+    shown = set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]+)", README))
     assert shown <= parser_flags() | BENCH_FLAGS, shown - parser_flags() - BENCH_FLAGS
