@@ -6,7 +6,7 @@ import json
 import re
 import shlex
 
-from tests.sweep_helpers import SCRIPTS, TINY_RUN, commands, flag, run_script, write_sweep
+from tests.sweep_helpers import KNOBS, SCRIPTS, TINY_RUN, commands, flag, run_script, write_sweep
 
 CIFAR10_SETTINGS = [("base", False), ("contrast", False), ("randaug", True), ("autoaug", True)]
 
@@ -125,3 +125,9 @@ def test_finished_sweep_rerun_trains_nothing(tmp_path):
     assert again.returncode == 0
     assert "1 runs (1 finished already, 0 to train)" in again.stdout and "start" not in again.stdout
     assert files == {p: p.stat().st_mtime_ns for p in (tmp_path / "t").rglob("*") if p.is_file()}
+
+
+def test_every_knob_is_in_the_readme_table():
+    readme = (SCRIPTS.parent / "README.md").read_text()
+    table = set(re.findall(r"^\| `([A-Z_]+)(?:=\w+)?` \|", readme, flags=re.M))
+    assert set(KNOBS) - {"SWEEP_CALLER_DIR", "CUDA_VISIBLE_DEVICES"} <= table

@@ -32,7 +32,9 @@ node_idle() { [[ $(sinfo -h -n "$host" -o %t 2>/dev/null) == idle* ]]; }
 start_munge() {
     if munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then return 0; fi
     if [[ ! -s /etc/munge/munge.key ]]; then
-        mungekey --create --keyfile=/etc/munge/munge.key
+        mkdir -p /etc/munge
+        mungekey --create --keyfile=/etc/munge/munge.key 2>/dev/null \
+            || dd if=/dev/urandom of=/etc/munge/munge.key bs=1024 count=1 status=none
     fi
     chown munge:munge /etc/munge/munge.key && chmod 400 /etc/munge/munge.key
     mkdir -p /run/munge /var/log/munge /var/lib/munge
