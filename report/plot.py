@@ -6,9 +6,12 @@ import math
 from typing import Sequence
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from report.runs import RunRecord
-from report.summary import METRICS, describe, group_settings, level_curve
+from report.summary import METRICS, describe, differing_keys, group_settings, level_curve
+
+TICKS = (100, 80, 64, 50, 40, 30, 20, 10, 5, 2, 1, 0.5, 0.2, 0.1)
 
 
 def plot_accuracy_vs_density(runs: Sequence[RunRecord], metric: str = "test_acc") -> Figure:
@@ -16,9 +19,7 @@ def plot_accuracy_vs_density(runs: Sequence[RunRecord], metric: str = "test_acc"
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
     settings = group_settings(runs)
-    keys = sorted({k for s in settings for k in s.hparams})
-    differing = [k for k in keys if len({repr(s.hparams.get(k)) for s in settings}) > 1
-                 and k not in ("data.dataset", "data.data_fraction", "data.per_class")]
+    differing = differing_keys(settings)
     panels: dict[tuple[str, str], list] = {}
     for s in settings:
         d = describe(s.hparams, [])
@@ -37,13 +38,18 @@ def plot_accuracy_vs_density(runs: Sequence[RunRecord], metric: str = "test_acc"
             mean = [c[1] for c in curve]
             low = [m - (0 if math.isnan(c[2]) else c[2]) for m, c in zip(mean, curve)]
             high = [m + (0 if math.isnan(c[2]) else c[2]) for m, c in zip(mean, curve)]
-            label = ", ".join(f"{k.split('.', 1)[1]}={s.hparams[k]}" for k in differing) or "all runs"
+            d = describe(s.hparams, differing)
+            label = ", ".join(x for x in (d["augmentation"], d["method"], d["settings"]) if x)
             (line,) = ax.plot(density, mean, marker="o", markersize=3, label=f"{label} (n={len(s.runs)})")
             ax.fill_between(density, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
         ax.set_xscale("log")
+        sparsest = min((100 * s.density(k) for s in members for k in s.levels()), default=100)
+        ticks = [t for t in TICKS if t >= 0.9 * sparsest]
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.invert_xaxis()  # dense (100%) at the left, sparser to the right
         ax.set_title(f"{dataset}, data {data}")
-        ax.set_xlabel("density (% of prunable weights, log scale)")
+        ax.set_xlabel("density (% of prunable weights kept, log scale)")
         ax.set_ylabel(f"{metric} (%)")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize="small")

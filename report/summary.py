@@ -56,6 +56,12 @@ def group_settings(runs: Sequence[RunRecord]) -> list[Setting]:
     return list(groups.values())
 
 
+def differing_keys(settings: Sequence[Setting]) -> list[str]:
+    """The hyperparameters without a column of their own whose values differ between the settings."""
+    keys = sorted({k for s in settings for k in s.hparams} - set(NAMED_KEYS))
+    return [k for k in keys if len({repr(s.hparams.get(k)) for s in settings}) > 1]
+
+
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
     """Mean and sample standard deviation (nan for fewer than two values; both nan for none)."""
     if not values:
@@ -95,8 +101,7 @@ def summarise(runs: Sequence[RunRecord], metric: str = "test_acc") -> list[dict[
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
     settings = group_settings(runs)
-    keys = sorted({k for s in settings for k in s.hparams} - set(NAMED_KEYS))
-    differing = [k for k in keys if len({repr(s.hparams.get(k)) for s in settings}) > 1]
+    differing = differing_keys(settings)
     rows = []
     for s in settings:
         best = best_level(s, metric)

@@ -101,7 +101,7 @@ def test_failed_run_is_reported_and_the_sweep_goes_on_and_rerun_trains_only_what
     assert len(re.findall(r"^\[\d\d:\d\d:\d\d\] start ", out, flags=re.M)) == 2
     (failed,) = re.findall(r"^\[[\d:]+\] FAILED 1/2 .* exit 2 after \d+s  log: (\S+)$", out, flags=re.M)
     assert re.search(r"^\[[\d:]+\] done   2/2 .*\[seed 0\]  \d+s$", out, flags=re.M)
-    assert "1 trained, 0 finished already, 1 failed" in out and f"FAILED --dataset synthetic" in out
+    assert "1 trained, 0 finished already, 1 failed" in out and "FAILED --dataset synthetic" in out
     assert "class 0 has 200 training images; 500 were asked for" in open(failed).read()
     (results,) = (tmp_path / "t").glob("*/results.json")
     assert [r["level"] for r in json.loads(results.read_text())["levels"]] == [0, 1]
