@@ -53,8 +53,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"submitted job array {job} ({len(todo)} tasks). Follow it: squeue -j {job}; each run's output: "
                   f"{out}/<run-id>.log\nwhen it is done, {report_hint(out)}")
         return 0
-    jobs = knobs.jobs or 1
-    failed = run_local(todo, jobs, visible_gpus(os.environ))
+    try:
+        failed = run_local(todo, knobs.jobs or 1, visible_gpus(os.environ))
+    except KeyboardInterrupt:
+        print(f"\nsweep {args.prefix}: interrupted; rerun the same command to resume (finished runs and levels are "
+              f"kept)", file=sys.stderr)
+        return 130
     trained = len(todo) - len(failed)
     print(f"sweep {args.prefix}: {trained} trained, {len(runs) - len(todo)} finished already, {len(failed)} failed")
     for run in failed:

@@ -25,6 +25,6 @@ sweep_add() {
 sweep_finish() {
     [[ -n $SWEEP_PREFIX ]] || { echo "sweep_finish: call sweep_begin PREFIX first" >&2; exit 2; }
     ((${#SWEEP_RUNS[@]})) || { echo "sweep_finish: no runs were added" >&2; exit 2; }
-    "${PYTHON:-python}" -m sweep "$SWEEP_PREFIX" "${SWEEP_RUNS[@]}"
+    python -m sweep "$SWEEP_PREFIX" "${SWEEP_RUNS[@]}"
     exit $?
 }
