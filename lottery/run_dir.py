@@ -1,12 +1,14 @@
 """The layout of one run's directory, and the results table written into it.
 
-``<out>/<run-id>/``: ``hparams.json``, ``subset_indices.npy``, ``level_<k>/`` (``mask.pt``, ``weights.pt``,
+``<out>/<run-id>/``: ``hparams.json``, ``job.json`` (the job settings of the latest start: ``rounds`` says how
+many levels are planned), ``subset_indices.npy``, ``level_<k>/`` (``mask.pt``, ``weights.pt``,
 ``metrics.json``, and while training ``checkpoint.pt``; level 0 also keeps ``rewind.pt``), ``results.json`` and
 ``results.csv``. A level is finished exactly when its ``metrics.json`` exists (it is written last).
 """
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 from pathlib import Path
 
@@ -53,6 +55,11 @@ class RunDir:
                                 f"use another --out or remove that folder")
         else:
             save_json(mine, path)
+
+    def record_job(self) -> None:
+        """Write the job settings of this start (how many levels are planned, where it runs) for readers of the
+        run directory; unlike hparams.json they may change between starts."""
+        save_json(dataclasses.asdict(self.hp.job), self.root / "job.json")
 
     def claim_indices(self, indices: np.ndarray) -> None:
         path = self.root / "subset_indices.npy"

@@ -76,6 +76,7 @@ def run(hp: Hparams) -> list[dict]:
     data, indices = load_subset(hp)
     run_dir = RunDir(hp)
     run_dir.claim()
+    run_dir.record_job()
     run_dir.claim_indices(indices)
     print(f"run {hp.run_id()} -> {run_dir.root}  ({len(indices)} training images, {data.num_classes} classes, "
           f"{device}, {env.precision}, data on {env.data_path})")

@@ -72,3 +72,16 @@ def test_paper_recipe_script_runs_all_three_measurements_on_a_cpu(tmp_path):
     assert "(measured, 2 epochs)" in out and "(estimated, 2 epochs)" in out
     (results,) = tmp_path.glob("*/results.json")
     assert [r["level"] for r in json.loads(results.read_text())["levels"]] == [0, 1]
+
+
+def test_bench_jobs_times_runs_one_after_another_and_at_once(capsys):
+    spec = importlib.util.spec_from_file_location("bench_jobs", BENCH.parent / "bench_jobs.py")
+    bench_jobs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench_jobs)
+    tiny = "--dataset synthetic --per-class 10 --width 4 --batch-size 50 --device cpu"
+    assert bench_jobs.main(["--common", tiny, "--jobs", "1", "2", "--epochs", "1"]) == 0
+    table = capsys.readouterr().out.split("| N |")[1].splitlines()[2:]
+    assert [line.split("|")[1].strip() for line in table] == ["1", "2"]
+    for line in table:
+        sequential, together, speedup = (float(c.strip().rstrip("x")) for c in line.split("|")[2:5])
+        assert sequential > 0 and together > 0 and speedup == pytest.approx(together / sequential, rel=0.02)

@@ -9,7 +9,9 @@ from robustness.cli import build_parser as build_evaluate_parser
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 BENCH_FLAGS = {"--help", "--case", "--common", "--full-level", "--tile", "--warmup-epochs", "--epochs", "--tile-to",
-               "--pgd-images"}
+               "--pgd-images",  # scripts/bench.py, scripts/bench_robustness.py
+               "--jobs", "--metric"}  # scripts/bench_jobs.py, scripts/report.py
+SBATCH_FLAGS = {"--array", "--parsable", "--partition", "--gres", "--time", "--cpus-per-task"}  # SLURM's own
 
 
 def parser_flags() -> set[str]:
@@ -24,4 +26,5 @@ def test_every_flag_is_in_the_flag_table():
 
 def test_every_flag_the_readme_shows_exists():
     shown = set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]+)", README))
-    assert shown <= parser_flags() | BENCH_FLAGS, shown - parser_flags() - BENCH_FLAGS
+    other = BENCH_FLAGS | SBATCH_FLAGS
+    assert shown <= parser_flags() | other, shown - parser_flags() - other

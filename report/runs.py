@@ -1,0 +1,61 @@
+"""Reading run directories: hyperparameters, finished levels, and how many levels were planned."""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from lottery.hparams import Hparams
+
+
+def flatten(groups: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    return {f"{group}.{name}": value for group, values in groups.items() for name, value in values.items()}
+
+
+# fields added to Hparams after a run was written take their default (a default never changes a result)
+_DEFAULTS = flatten(Hparams().to_dict())
+
+
+@dataclass
+class RunRecord:
+    """One run directory: its hyperparameters (flat, ``group.field``), its finished levels, and the number of
+    levels its latest start planned (``job.json``; None for runs written before main_imp.py recorded it)."""
+    path: Path
+    run_id: str
+    hparams: dict[str, Any]
+    levels: dict[int, dict]
+    planned: int | None
+
+    @property
+    def finished(self) -> bool:
+        return self.planned is not None and len(self.levels) >= self.planned
+
+    @property
+    def progress(self) -> str:
+        """Levels done / planned, e.g. ``5/16``."""
+        return f"{len(self.levels)}/{'?' if self.planned is None else self.planned}"
+
+
+def read_run(path: Path) -> RunRecord:
+    saved = json.loads((path / "hparams.json").read_text())
+    levels = {}
+    for metrics in path.glob("level_*/metrics.json"):
+        k = int(re.fullmatch(r"level_(\d+)", metrics.parent.name).group(1))
+        levels[k] = json.loads(metrics.read_text())["result"]
+    job = path / "job.json"
+    planned = json.loads(job.read_text())["rounds"] if job.exists() else None
+    return RunRecord(path, saved["run_id"], {**_DEFAULTS, **flatten(saved["hparams"])}, dict(sorted(levels.items())),
+                     planned)
+
+
+def load_runs(paths: Iterable[str | Path]) -> list[RunRecord]:
+    """Every run directory at or below ``paths`` (a run directory is one holding ``hparams.json``)."""
+    found: dict[Path, RunRecord] = {}
+    for root in map(Path, paths):
+        if not root.is_dir():
+            raise FileNotFoundError(f"{root}: no such folder")
+        for hparams in sorted(root.rglob("hparams.json")):
+            found.setdefault(hparams.parent.resolve(), read_run(hparams.parent))
+    return list(found.values())

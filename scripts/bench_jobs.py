@@ -1,0 +1,133 @@
+#!/usr/bin/env python
+"""What ``JOBS=N`` buys on one device: training throughput of N runs at once against the same N one after another.
+
+max(N) worker processes (as a sweep starts its runs) each build the case's model and data, train one warm-up
+epoch (CUDA graph capture, cuDNN autotuning), and wait. For each N, the first N are told to train ``--epochs``
+epochs one after another, then all at once; the table gives the images per second of all of them together in
+both ways. Idle workers hold memory, not compute. Start-up is not timed: a sweep pays it once per run either way.
+
+    python scripts/bench_jobs.py                        # CPU: a tiny synthetic case, N = 1, 2
+    python scripts/bench_jobs.py --common "--data-root .data --per-class 50 --augment autoaug --cutout" \\
+        --jobs 1 2 4 8 --epochs 20                      # a GPU: 1% of CIFAR-10, the paper recipe
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+CPU_DEFAULT = "--dataset synthetic --per-class 20 --width 8 --batch-size 50 --device cpu"
+
+
+def worker(argv: list[str], epochs: int) -> None:
+    """Build the case, warm up, say ``ready``; then for each ``go`` on stdin train ``epochs`` epochs and print
+    ``{"images": ..., "seconds": ...}``."""
+    sys.path.insert(0, str(REPO))
+    from lottery.cli import parse_args
+    from lottery.runner import build_model, load_subset
+    from pruning import Mask
+    from training.loop import Environment, LevelTrainer
+    from utils.device import resolve_device
+    from utils.seeding import seed_all
+
+    hp = parse_args(argv)
+    env = Environment.resolve(hp, resolve_device(hp.job.device))
+    data = load_subset(hp)[0]
+    seed_all(hp.training.seed)
+    model = build_model(hp, data, env)
+    trainer = LevelTrainer(model, Mask.dense(model), data, hp, env)
+    model.train()
+    trainer.run_epoch(0)  # ends with a host sync, as every epoch does
+    print("ready", flush=True)
+    epoch = 1
+    for _ in sys.stdin:
+        started = time.perf_counter()
+        for _ in range(epochs):
+            trainer.run_epoch(epoch % hp.training.epochs)
+            epoch += 1
+        images = epochs * trainer.steps_per_epoch * hp.training.batch_size
+        print(json.dumps({"images": images, "seconds": time.perf_counter() - started}), flush=True)
+
+
+def _read(process: subprocess.Popen) -> str:
+    """The worker's next protocol line (``ready`` or a JSON result), skipping anything else it prints."""
+    for line in process.stdout:
+        if line.startswith(("ready", "{")):
+            return line
+    raise RuntimeError(f"a worker exited (status {process.wait()}); rerun with one job to see its error")
+
+
+def start_workers(argv: list[str], n: int, epochs: int) -> list[subprocess.Popen]:
+    env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // n)))
+    command = [sys.executable, __file__, "--worker", "--epochs", str(epochs), "--common", shlex.join(argv)]
+    workers = [subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+               for _ in range(n)]
+    for w in workers:
+        _read(w)
+    return workers
+
+
+def _go(w: subprocess.Popen) -> None:
+    w.stdin.write("go\n")
+    w.stdin.flush()
+
+
+def measure(workers: list[subprocess.Popen]) -> dict:
+    """Images per second of all ``workers`` together: one after another, then all at once."""
+    images = seconds = 0.0
+    for w in workers:
+        _go(w)
+        result = json.loads(_read(w))
+        images, seconds = images + result["images"], seconds + result["seconds"]
+    sequential = images / seconds
+    started = time.perf_counter()
+    for w in workers:
+        _go(w)
+    images = sum(json.loads(_read(w))["images"] for w in workers)
+    together = images / (time.perf_counter() - started)
+    return {"jobs": len(workers), "sequential_img_s": sequential, "concurrent_img_s": together,
+            "speedup": together / sequential}
+
+
+def format_rows(rows: list[dict], case: str) -> str:
+    lines = [f"case: `{case}`", "", "| N | one after another (img/s, all) | at once (img/s, all) | speed-up |",
+             "|---|---|---|---|"]
+    lines += [f"| {r['jobs']} | {r['sequential_img_s']:.0f} | {r['concurrent_img_s']:.0f} | {r['speedup']:.2f}x |"
+              for r in rows]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--common", default=CPU_DEFAULT, help="main_imp.py flags of the case (default: a tiny CPU case)")
+    p.add_argument("--jobs", type=int, nargs="+", default=[1, 2], help="numbers of runs at once")
+    p.add_argument("--epochs", type=int, default=2, help="timed epochs per run")
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.worker:
+        worker(shlex.split(args.common), args.epochs)
+        return 0
+    rows = []
+    workers = start_workers(shlex.split(args.common), max(args.jobs), args.epochs)
+    try:
+        for n in args.jobs:
+            rows.append(measure(workers[:n]))
+            print(f"N={n}: {rows[-1]['concurrent_img_s']:.0f} img/s at once, {rows[-1]['sequential_img_s']:.0f} "
+                  f"one after another", flush=True)
+    finally:
+        for w in workers:
+            w.stdin.close()
+            w.wait()
+    print(format_rows(rows, args.common))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,30 @@
+# The shared sweep launcher, sourced by every run script (README: Run scripts):
+#
+#   source "$(dirname "${BASH_SOURCE[0]}")/lib/sweep.sh"   # cd to the repository root
+#   sweep_begin PREFIX                                     # runs go under ${OUT:-runs}/PREFIX
+#   sweep_add --dataset cifar10 --data-fraction 0.01 --augment base   # one run, by its result-affecting flags
+#   sweep_finish                                           # launch; exit non-zero if any run failed
+#
+# The work (seeds, QUICK, EXTRA, parallel runs, logs, SLURM) is done by the Python package sweep/, so that run ids
+# and finished runs are computed by the same code as main_imp.py's; this file only collects the list.
+SWEEP_CALLER_DIR=${SWEEP_CALLER_DIR:-$PWD}   # relative DATA_ROOT and OUT are taken from where the script started
+export SWEEP_CALLER_DIR
+cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 2
+SWEEP_PREFIX=
+SWEEP_RUNS=()
+
+sweep_begin() {
+    SWEEP_PREFIX=${1:?sweep_begin PREFIX}
+    SWEEP_RUNS=()
+}
+
+sweep_add() {
+    SWEEP_RUNS+=("$(printf '%q ' "$@")")
+}
+
+sweep_finish() {
+    [[ -n $SWEEP_PREFIX ]] || { echo "sweep_finish: call sweep_begin PREFIX first" >&2; exit 2; }
+    ((${#SWEEP_RUNS[@]})) || { echo "sweep_finish: no runs were added" >&2; exit 2; }
+    python -m sweep "$SWEEP_PREFIX" "${SWEEP_RUNS[@]}"
+    exit $?
+}

@@ -1,0 +1,121 @@
+"""From a run script's list of runs and the knobs to the concrete ``main_imp.py`` command lines.
+
+A run script queues runs by their result-affecting flags only; everything else comes from the environment
+(``Knobs``): each run is expanded per seed, then the QUICK preset, EXTRA, --data-root and --out are appended, in
+that order, so EXTRA overrides the preset and the script (argparse keeps the last value of a flag). Each run's id,
+and so its directory and whether it is finished, is computed here with the same code main_imp.py uses.
+"""
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from lottery.cli import parse_args
+from lottery.run_dir import RunDir
+from utils.errors import UserError
+
+REPO = Path(__file__).resolve().parents[1]
+
+# QUICK=1: the whole pipeline (sweep, report) in minutes on a laptop CPU; numbers are for checking the plumbing,
+# not for reading: a width-8 ResNet-18, 3 levels of 4 epochs, rewound to epoch 1, tested once per level.
+QUICK_PRESET = ("--width", "8", "--epochs", "4", "--rounds", "3", "--rewind", "epoch:1", "--eval-every", "0")
+
+
+@dataclass(frozen=True)
+class Knobs:
+    """The environment variables every run script honours (README: Run scripts)."""
+    seeds: tuple[int, ...] = (0,)
+    extra: tuple[str, ...] = ()
+    data_root: str | None = None
+    out: str = str(REPO / "runs")
+    dry_run: bool = False
+    quick: bool = False
+    jobs: int | None = None  # None: not set (local: 1 at a time; SLURM: no limit on the array)
+    launcher: str = "local"
+    sbatch_args: tuple[str, ...] = ()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], caller_dir: str | None = None) -> "Knobs":
+        """Read the knobs; relative DATA_ROOT and OUT are taken from ``caller_dir`` (where the script was
+        started: the scripts cd to the repository)."""
+        base = Path(caller_dir or os.getcwd())
+
+        def path(name: str) -> str | None:
+            value = env.get(name, "")
+            return str(base / value) if value else None
+
+        try:
+            seeds = tuple(int(s) for s in env.get("SEEDS", "0").split())
+        except ValueError:
+            raise UserError(f"SEEDS must be integers separated by spaces, got {env['SEEDS']!r}") from None
+        if not seeds:
+            raise UserError("SEEDS is empty")
+        jobs = env.get("JOBS", "")
+        if jobs and (not jobs.isdigit() or int(jobs) < 1):
+            raise UserError(f"JOBS must be a whole number >= 1, got {jobs!r}")
+        launcher = env.get("LAUNCHER", "") or "local"
+        if launcher not in ("local", "slurm"):
+            raise UserError(f"LAUNCHER must be local or slurm, got {launcher!r}")
+        return cls(seeds=seeds, extra=tuple(shlex.split(env.get("EXTRA", ""))), data_root=path("DATA_ROOT"),
+                   out=path("OUT") or cls.out, dry_run=env.get("DRY_RUN", "") not in ("", "0"),
+                   quick=env.get("QUICK", "") not in ("", "0"), jobs=int(jobs) if jobs else None,
+                   launcher=launcher, sbatch_args=tuple(shlex.split(env.get("SBATCH_ARGS", ""))))
+
+
+@dataclass(frozen=True)
+class Run:
+    """One concrete main_imp.py run of a sweep."""
+    label: str           # the script's flags and the seed, for the terminal
+    argv: tuple[str, ...]  # main_imp.py's arguments
+    run_id: str
+    run_dir: Path
+    finished: bool       # every planned level has its metrics.json
+
+    @property
+    def log(self) -> Path:
+        """The run's console output, beside its run directory."""
+        return self.run_dir.with_name(self.run_id + ".log")
+
+    def command(self) -> list[str]:
+        return [sys.executable, "main_imp.py", *self.argv]
+
+    def shell(self) -> str:
+        return shlex.join(["python", "main_imp.py", *self.argv])
+
+
+def expand(flags: Sequence[str], seed: int, knobs: Knobs, out: Path) -> tuple[str, ...]:
+    argv = [*flags, "--seed", str(seed), "--data-seed", str(seed)]
+    if knobs.quick:
+        argv += QUICK_PRESET
+    argv += knobs.extra
+    if knobs.data_root:
+        argv += ["--data-root", knobs.data_root]
+    return (*argv, "--out", str(out))
+
+
+def plan(prefix: str, specs: Sequence[Sequence[str]], knobs: Knobs) -> list[Run]:
+    """Every (run, seed), run-major: all seeds of the script's first run, then the next (so the cheap runs a
+    script lists first finish first). A run listed twice is kept once."""
+    if not prefix or "/" in prefix or prefix.startswith("."):
+        raise UserError(f"PREFIX must be a plain folder name, got {prefix!r}")
+    out = Path(knobs.out) / prefix
+    runs, seen = [], set()
+    for flags in specs:
+        for seed in knobs.seeds:
+            argv = expand(flags, seed, knobs, out)
+            try:
+                hp = parse_args(argv)
+            except SystemExit:  # argparse has printed why
+                raise UserError(f"bad flags in run: {shlex.join(argv)}") from None
+            run_dir = RunDir(hp)
+            if hp.run_id() in seen:
+                print(f"sweep: skipping a repeated run ({shlex.join(flags)}, seed {seed})", file=sys.stderr)
+                continue
+            seen.add(hp.run_id())
+            finished = all(run_dir.finished_record(k) is not None for k in range(hp.job.rounds))
+            runs.append(Run(f"{shlex.join(flags)} [seed {seed}]", argv, hp.run_id(), run_dir.root, finished))
+    return runs

@@ -1,0 +1,114 @@
+"""The report on fabricated run directories: grouping over seeds, means and stds, the best level, unfinished
+runs, the metric switch, and the files the CLI writes."""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lottery.cli import parse_args
+from report import load_runs, plot_accuracy_vs_density, summarise
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def fake_run(out: Path, flags: str, seed: int, test_acc: list[float], best_acc: list[float] | None = None,
+             planned: int | None = None) -> Path:
+    """A run directory as main_imp.py writes it, with the given per-level accuracies."""
+    hp = parse_args([*flags.split(), "--seed", str(seed), "--data-seed", str(seed), "--out", str(out)])
+    root = out / hp.run_id()
+    root.mkdir(parents=True)
+    (root / "hparams.json").write_text(json.dumps({"run_id": hp.run_id(), "hparams": hp.to_dict()}))
+    (root / "job.json").write_text(json.dumps({"rounds": planned or len(test_acc)}))
+    for k, acc in enumerate(test_acc):
+        (root / f"level_{k}").mkdir()
+        result = {"level": k, "density": 0.8 ** k, "test_acc": acc, "best_test_acc": (best_acc or test_acc)[k]}
+        (root / f"level_{k}" / "metrics.json").write_text(json.dumps({"result": result}))
+    return root
+
+
+@pytest.fixture
+def runs_dir(tmp_path):
+    a = "--dataset cifar10 --data-fraction 0.01 --augment autoaug --cutout"
+    # setting A, 3 seeds: dense 50/52/54, level 1 55/57/59, level 2 60/58/62 (best); best_test_acc prefers level 1
+    fake_run(tmp_path, a, 0, [0.50, 0.55, 0.60], best_acc=[0.51, 0.70, 0.61])
+    fake_run(tmp_path, a, 1, [0.52, 0.57, 0.58], best_acc=[0.53, 0.72, 0.59])
+    fake_run(tmp_path, a, 2, [0.54, 0.59, 0.62], best_acc=[0.55, 0.74, 0.63])
+    # setting B (base): seed 1 is unfinished at 2 of 16 levels; seed 0 has a great level 2 no other seed has
+    b = "--dataset cifar10 --data-fraction 0.01 --augment base"
+    fake_run(tmp_path, b, 0, [0.40, 0.45, 0.90], planned=3)
+    fake_run(tmp_path, b, 1, [0.42, 0.41], planned=16)
+    # setting C differs in a setting with no column of its own (epochs) and has not trained a level yet
+    fake_run(tmp_path, b + " --epochs 30", 0, [], planned=16)
+    return tmp_path
+
+
+def by_augmentation(rows):
+    return {(r["augmentation"], r["settings"]): r for r in rows}
+
+
+def test_summary_means_stds_best_level_and_gain(runs_dir):
+    rows = by_augmentation(summarise(load_runs([runs_dir])))
+    a = rows[("autoaug +cutout", "epochs=200")]
+    assert a["seeds"] == 3 and a["levels"] == "3/3, 3/3, 3/3" and a["finished"]
+    assert a["dense_mean"] == pytest.approx(52) and a["dense_std"] == pytest.approx(2)
+    assert a["best_level"] == 2 and a["best_density"] == pytest.approx(64)
+    assert a["ticket_mean"] == pytest.approx(60) and a["ticket_std"] == pytest.approx(2)
+    # per seed: 10, 6, 8 points
+    assert a["gain_mean"] == pytest.approx(8) and a["gain_std"] == pytest.approx(2)
+
+
+def test_metric_switch_changes_the_numbers_and_the_best_level(runs_dir):
+    a = by_augmentation(summarise(load_runs([runs_dir]), metric="best_test_acc"))[("autoaug +cutout", "epochs=200")]
+    assert a["best_level"] == 1 and a["ticket_mean"] == pytest.approx(72) and a["dense_mean"] == pytest.approx(53)
+    with pytest.raises(ValueError):
+        summarise(load_runs([runs_dir]), metric="train_acc")
+
+
+def test_unfinished_runs_are_shown_not_dropped(runs_dir):
+    rows = by_augmentation(summarise(load_runs([runs_dir])))
+    b = rows[("base", "epochs=200")]
+    assert b["seeds"] == 2 and b["levels"] == "3/3, 2/16" and not b["finished"]
+    # the best level is chosen among the levels both seeds finished: level 1, not seed 0's level 2
+    assert b["best_level"] == 1 and b["ticket_mean"] == pytest.approx(43)
+    assert b["dense_mean"] == pytest.approx(41) and b["gain_mean"] == pytest.approx(2)
+    c = rows[("base", "epochs=30")]
+    assert c["levels"] == "0/16" and c["best_level"] is None and math.isnan(c["dense_mean"])
+
+
+def test_cli_writes_table_csv_and_plot(runs_dir, tmp_path):
+    out = tmp_path / "report"
+    done = subprocess.run([sys.executable, str(REPO / "scripts" / "report.py"), str(runs_dir), "--out", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    md = (out / "summary.md").read_text()
+    assert "`test_acc`" in md and "selected on the test set" in md and "highest mean accuracy over seeds" in md
+    assert "| cifar10 | 0.01 | autoaug +cutout | magnitude | epochs=200 | 3 | 3/3, 3/3, 3/3 | 52.00 ± 2.00 | " \
+           "60.00 ± 2.00 | 64.0% (level 2) | 8.00 ± 2.00 |" in md
+    assert "2/16 *(unfinished)*" in md and "Unfinished runs" in md
+    rows = list(csv.DictReader((out / "summary.csv").open()))
+    assert len(rows) == 3 and {r["metric"] for r in rows} == {"test_acc"}
+    a = next(r for r in rows if r["augmentation"] == "autoaug +cutout")
+    assert float(a["gain_mean"]) == pytest.approx(8) and a["seeds"] == "3" and a["best_level"] == "2"
+    assert (out / "accuracy_vs_density.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_has_one_panel_per_dataset_and_fraction_with_log_density_dense_left(runs_dir, tmp_path):
+    other = tmp_path / "other"
+    fake_run(other, "--dataset cifar10 --data-fraction 0.1", 0, [0.6, 0.65])
+    fig = plot_accuracy_vs_density(load_runs([runs_dir, other]))
+    axes = sorted(fig.axes, key=lambda ax: ax.get_title())
+    assert [ax.get_title() for ax in axes] == ["cifar10, data 0.01", "cifar10, data 0.1"]
+    small = axes[0]
+    assert small.get_xscale() == "log"
+    left, right = small.get_xlim()
+    assert left > right  # dense (100%) at the left
+    curves = {line.get_label(): line for line in small.get_lines()}
+    assert len(curves) == 2  # setting C has no finished level: no curve
+    (a,) = [line for label, line in curves.items() if label.startswith("autoaug +cutout, magnitude") and "(n=3)" in label]
+    assert list(a.get_xdata()) == pytest.approx([100, 80, 64]) and list(a.get_ydata()) == pytest.approx([52, 57, 60])
