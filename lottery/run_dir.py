@@ -70,7 +70,7 @@ class RunDir:
     def claim(self) -> None:
         """Create the directory, or check that what it holds is this run: same result-affecting values once an
         old hparams.json's missing fields take their defaults (the file is then rewritten in full). Removes the
-        temporary files of writes killed in an earlier attempt."""
+        temporary files of writes killed in an earlier attempt, and the checkpoints of finished levels."""
         path = self.root / "hparams.json"
         if not self.root.exists() and self.legacy_root != self.root and (self.legacy_root / "hparams.json").exists():
             self.legacy_root.rename(self.root)
@@ -88,6 +88,8 @@ class RunDir:
             save_json(mine, path)
         for stale in remove_stale_temporaries(self.root):
             print(f"removed {stale}, left by a write that was killed", file=sys.stderr)
+        for k in self.finished_levels():  # a kill between a level's metrics.json and the checkpoint's removal
+            (self.level(k) / "checkpoint.pt").unlink(missing_ok=True)
 
     def claim_indices(self, indices: np.ndarray) -> None:
         path = self.root / "subset_indices.npy"

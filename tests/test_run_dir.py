@@ -274,6 +274,8 @@ def test_stale_temporary_files_are_removed_at_the_next_start(tmp_path, capsys):
         path.write_bytes(b"\0" * 4096)  # what a killed write leaves
     keep = root / "level_0" / "notes.tmp"  # not ours: not hidden
     keep.write_text("mine")
+    stale.append(root / "level_0" / "checkpoint.pt")  # killed after metrics.json, before its removal
+    stale[-1].write_bytes(b"an old checkpoint")
     capsys.readouterr()
     assert main(tiny_argv(tmp_path, "--rounds", "1")) == 0
     assert not any(p.exists() for p in stale) and keep.exists()
