@@ -6,6 +6,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from utils.errors import UserError
+
 
 @dataclass
 class ImageDataset:
@@ -26,7 +28,7 @@ class ImageDataset:
         # crops, Cutout, the policies and the model stems all take one side length
         for split, x in (("train", self.x_train), ("test", self.x_test)):
             if x.ndim != 4 or x.shape[2] != x.shape[3] or x.shape[1:] != self.x_train.shape[1:]:
-                raise ValueError(f"{self.name}: {split} images must be square [N, C, S, S] with one shape for both "
+                raise UserError(f"{self.name}: {split} images must be square [N, C, S, S] with one shape for both "
                                  f"splits, got {tuple(x.shape)}")
 
     @property
@@ -44,17 +46,60 @@ class ImageDataset:
                             self.num_classes, self.mean, self.std)
 
 
+def _images(name: str, key: str, x: np.ndarray) -> torch.Tensor:
+    """uint8 NHWC (or NHW grayscale) array -> uint8 NCHW tensor; anything else is refused, saying what was found.
+
+    Integer arrays in [0, 255] are converted exactly; float arrays are refused rather than guessed at, since
+    [0, 1] floats cast to uint8 are all black and nothing downstream would notice."""
+    x = np.asarray(x)
+    if x.ndim == 3:  # grayscale without a channel axis
+        x = x[..., None]
+    if x.ndim != 4 or len(x) == 0:
+        raise UserError(f"{name}: {key} has shape {x.shape}; expected a non-empty [N, H, W, C] (NHWC) image array")
+    if x.shape[1] in (1, 3, 4) and x.shape[3] not in (1, 3, 4):
+        raise UserError(f"{name}: {key} has shape {x.shape}, which looks like NCHW [N, C, H, W]; expected NHWC "
+                        f"[N, H, W, C] (convert with x.transpose(0, 2, 3, 1))")
+    if x.dtype != np.uint8:
+        if x.dtype.kind not in "iuf":
+            raise UserError(f"{name}: {key} has dtype {x.dtype}; expected uint8 pixel values in [0, 255]")
+        low, high = x.min().item(), x.max().item()
+        if x.dtype.kind == "f":
+            hint = " (looks like [0, 1] floats: store round(x * 255) as uint8)" if high <= 1 else ""
+            raise UserError(f"{name}: {key} holds {x.dtype} values in [{low:g}, {high:g}]; expected uint8 "
+                            f"pixel values in [0, 255]{hint}")
+        if low < 0 or high > 255:
+            raise UserError(f"{name}: {key} holds {x.dtype} values in [{low}, {high}]; expected pixel values "
+                            f"in [0, 255]")
+        x = x.astype(np.uint8)
+    return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+
+
+def _labels(name: str, key: str, y: np.ndarray, count: int, num_classes: int) -> torch.Tensor:
+    """Integer class labels in [0, num_classes), one per image (shape [N] or [N, 1])."""
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1 or len(y) != count:
+        raise UserError(f"{name}: {key} has shape {y.shape}; expected [{count}], one label per image")
+    if y.dtype.kind not in "iu":
+        raise UserError(f"{name}: {key} has dtype {y.dtype}; expected integer class labels")
+    low, high = y.min().item(), y.max().item()
+    if low < 0 or high >= num_classes:
+        raise UserError(f"{name}: {key} holds labels in [{low}, {high}]; expected [0, {num_classes - 1}] "
+                        f"({num_classes} classes)")
+    return torch.from_numpy(y.astype(np.int64))
+
+
 def from_nhwc(name: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
               num_classes: int, mean: tuple[float, ...], std: tuple[float, ...]) -> ImageDataset:
-    """Build from uint8 NHWC arrays (the layout of CIFAR files and of our .npz copies)."""
-    def images(x: np.ndarray) -> torch.Tensor:
-        x = np.asarray(x, dtype=np.uint8)
-        if x.ndim == 3:  # grayscale without a channel axis
-            x = x[..., None]
-        return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
-
-    def labels(y: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.asarray(y, dtype=np.int64).reshape(-1))
-
-    return ImageDataset(name, images(x_train), labels(y_train), images(x_test), labels(y_test),
+    """Build from uint8 NHWC arrays (the layout of CIFAR files and of our .npz copies), checking dtype, value
+    range, layout, labels and that both splits hold images of one shape; a bad array is a UserError that says
+    what was found and what is expected."""
+    train, test = _images(name, "x_train", x_train), _images(name, "x_test", x_test)
+    if train.shape[1:] != test.shape[1:]:
+        found, expected = (tuple(t.permute(1, 2, 0).shape) for t in (test[0], train[0]))
+        raise UserError(f"{name}: x_test images are {found} (H, W, C) but x_train images are {expected}; both "
+                        f"splits need one image shape")
+    return ImageDataset(name, train, _labels(name, "y_train", y_train, len(train), num_classes),
+                        test, _labels(name, "y_test", y_test, len(test), num_classes),
                         num_classes, tuple(mean), tuple(std))

@@ -7,7 +7,7 @@ import sys
 import typing
 from typing import Any, NoReturn, Sequence
 
-from lottery.hparams import Hparams
+from lottery.hparams import Hparams, parse_rewind_epoch
 from utils.errors import UserError
 
 
@@ -41,6 +41,10 @@ def build_parser(prog: str = "main_imp.py") -> argparse.ArgumentParser:
     return parser
 
 
+# numpy's legacy seeding (np.random.seed, which seed_all calls) takes seeds below 2**32
+SEED_LIMIT = 2**32
+
+
 def _check(ok: bool, message: str) -> None:
     if not ok:
         raise UserError(message)
@@ -58,14 +62,15 @@ def validate(hp: Hparams) -> None:
     _check(j.rounds >= 1, f"--rounds must be >= 1, got {j.rounds}")
     _check(0 < p.prune_rate < 1, f"--prune-rate must be in (0, 1), got {p.prune_rate}")
     rewind = p.rewind
-    if rewind not in ("init", "trained"):
-        head, _, n = rewind.partition(":")
-        _check(head == "epoch" and n.isdigit(), f"--rewind must be epoch:N, init or trained, got {rewind!r}")
+    _check(rewind in ("init", "trained") or parse_rewind_epoch(rewind) is not None,
+           f"--rewind must be epoch:N (N in ASCII digits), init or trained, got {rewind!r}")
     _check(t.epochs >= 1 and t.batch_size >= 1, "--epochs and --batch-size must be >= 1")
     _check(hp.rewind_epoch is None or hp.rewind_epoch < t.epochs,
            f"--rewind {rewind} must lie before the last epoch (--epochs {t.epochs})")
     _check(t.lr > 0 and t.momentum >= 0 and t.weight_decay >= 0, "--lr must be > 0, --momentum and "
            "--weight-decay >= 0")
+    for flag, seed in (("--seed", t.seed), ("--data-seed", d.data_seed)):
+        _check(0 <= seed < SEED_LIMIT, f"{flag} must be in [0, 2**32), got {seed}")
     _check(j.eval_every >= 0 and j.checkpoint_minutes >= 0 and j.workers >= 0,
            "--eval-every, --checkpoint-minutes and --workers must be >= 0")
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
+import typing
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -145,8 +147,18 @@ class Hparams:
 
     @classmethod
     def from_dict(cls, d: dict[str, dict[str, Any]]) -> "Hparams":
+        """Build from nested ``{group: {field: value}}``; a field missing from ``d`` takes its default, so an
+        ``hparams.json`` written before that field existed still reads (unknown keys are refused by the
+        dataclass constructor, as ``TypeError``)."""
         types = {f.name: f.default_factory for f in dataclasses.fields(cls)}
         return cls(**{name: types[name](**values) for name, values in d.items()})
+
+    def canonical(self) -> "Hparams":
+        """The same computation under one spelling: every rule in ``CANONICAL_RULES`` applied in turn."""
+        hp = self
+        for rule in CANONICAL_RULES:
+            hp = rule(hp)
+        return hp
 
     def non_default(self) -> dict[str, Any]:
         """The result-affecting values that differ from their defaults, as ``group.field``."""
@@ -159,9 +171,11 @@ class Hparams:
                     out[f"{name}.{f.name}"] = value
         return out
 
-    def run_id(self) -> str:
-        """Short hash of the non-default result-affecting values: a new field with a default keeps old ids."""
-        blob = json.dumps(self.non_default(), sort_keys=True)
+    def run_id(self, canonical: bool = True) -> str:
+        """Short hash of the non-default result-affecting values of the canonical form: a new field with a
+        default keeps old ids, and equivalent spellings share one id. (``canonical=False`` gives the id this
+        spelling had before canonical forms existed, to find run directories written then.)"""
+        blob = json.dumps((self.canonical() if canonical else self).non_default(), sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:10]
 
     @property
@@ -172,4 +186,68 @@ class Hparams:
             return None
         if rewind == "init":
             return 0
-        return int(rewind.split(":", 1)[1])
+        return int(parse_rewind_epoch(rewind))  # type: ignore[arg-type]
+
+
+_REWIND_EPOCH = re.compile(r"epoch:([0-9]+)")  # ASCII digits only: str.isdigit() also accepts "²"
+
+
+def parse_rewind_epoch(rewind: str) -> int | None:
+    """N of ``epoch:N``; None when ``rewind`` is not of that form."""
+    match = _REWIND_EPOCH.fullmatch(rewind)
+    return int(match.group(1)) if match else None
+
+
+# --- Canonical forms ------------------------------------------------------------------------------------------
+# Each rule maps an Hparams to an equivalent one (same computation, same results) in one agreed spelling, and
+# leaves values it does not recognise alone (validation reports those). Rules run in order before the run id is
+# hashed and before hparams.json is written or compared. Spell each canonical form as the one the pinned ids
+# (tests/test_schedule_and_ids.py) already use, so existing run ids do not move. To add one: a function below
+# and an entry in CANONICAL_RULES.
+
+def _replace(hp: Hparams, group: str, **changes: Any) -> Hparams:
+    return dataclasses.replace(hp, **{group: dataclasses.replace(getattr(hp, group), **changes)})
+
+
+def _annotated_types(hp: Hparams) -> Hparams:
+    """A value of a float field that arrived as an int (``1`` from JSON, a default written ``0``) is the float
+    ``1.0``, and the reverse for int fields holding whole floats: JSON hashes ``1`` and ``1.0`` differently."""
+    for f in dataclasses.fields(hp):
+        group = getattr(hp, f.name)
+        types = typing.get_type_hints(type(group))
+        changes = {}
+        for g in dataclasses.fields(group):
+            value, kind = getattr(group, g.name), types[g.name]
+            if kind is float and isinstance(value, int) and not isinstance(value, bool):
+                changes[g.name] = float(value)
+            elif kind is int and isinstance(value, float) and value.is_integer():
+                changes[g.name] = int(value)
+        if changes:
+            hp = _replace(hp, f.name, **changes)
+    return hp
+
+
+def _rewind_spelling(hp: Hparams) -> Hparams:
+    """``epoch:0`` is ``init`` (rewinding to the state after zero epochs), ``epoch:02`` is ``epoch:2``."""
+    n = parse_rewind_epoch(hp.pruning.rewind)
+    if n is None:
+        return hp
+    return _replace(hp, "pruning", rewind="init" if n == 0 else f"epoch:{n}")
+
+
+def _flat_long_tail(hp: Hparams) -> Hparams:
+    """A long tail with ratio 1 keeps n images of every class: the balanced subset, drawn identically."""
+    if hp.data.long_tail != "none" and hp.data.imbalance == 1:
+        return _replace(hp, "data", long_tail="none")
+    return hp
+
+
+def _unused_imbalance(hp: Hparams) -> Hparams:
+    """``--imbalance`` only shapes a long tail; without one its value changes nothing."""
+    if hp.data.long_tail == "none":
+        return _replace(hp, "data", imbalance=DataHparams.imbalance)
+    return hp
+
+
+CANONICAL_RULES: tuple[Callable[[Hparams], Hparams], ...] = (
+    _annotated_types, _rewind_spelling, _flat_long_tail, _unused_imbalance)

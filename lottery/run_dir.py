@@ -3,28 +3,64 @@
 ``<out>/<run-id>/``: ``hparams.json``, ``job.json`` (the job settings of the latest start: ``rounds`` says how
 many levels are planned), ``subset_indices.npy``, ``level_<k>/`` (``mask.pt``, ``weights.pt``,
 ``metrics.json``, and while training ``checkpoint.pt``; level 0 also keeps ``rewind.pt``), ``results.json`` and
-``results.csv``. A level is finished exactly when its ``metrics.json`` exists (it is written last).
+``results.csv``. A level is finished exactly when its ``metrics.json`` exists (it is written last). Every file is
+written atomically (``utils.io``); what a killed write leaves behind is removed when the run next starts.
 """
 from __future__ import annotations
 
 import csv
 import dataclasses
 import io
+import re
+import sys
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from lottery.hparams import Hparams
 from utils.errors import UserError
-from utils.io import load_json, save_json, save_text
+from utils.io import load_json, remove_stale_temporaries, save_json, save_numpy, save_text
 
 RESULT_COLUMNS = ("level", "density", "test_acc", "best_test_acc", "train_acc", "train_loss", "epochs", "seconds")
+_LEVEL = re.compile(r"level_([0-9]+)")
+
+
+def check_writable(out: str) -> None:
+    """Refuse an ``--out`` that cannot hold run directories, before anything is written: the nearest existing
+    folder on its path must be a folder we can write into (a path through a file cannot be)."""
+    path = Path(out).absolute()
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir():
+        raise UserError(f"--out {out}: {existing} is a file, not a folder")
+    try:  # permissions alone do not say (root ignores them; read-only mounts, /proc): try a nameless file
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as err:
+        raise UserError(f"--out {out}: cannot write into {existing} ({err.strerror or err})") from None
+
+
+def _differences(stored: dict[str, Any], mine: Hparams) -> list[str]:
+    """``group.field (stored X, this run Y)`` for each result-affecting value an hparams.json written by this
+    or an earlier version of the code holds differently. A field it lacks was added since and takes its default
+    (a no-op by design), so an old run directory stays usable; a field this code does not know is a difference."""
+    ours = mine.to_dict()
+    unknown = [f"{g}.{k}" for g, values in stored.items() for k in values if k not in ours.get(g, {})]
+    if unknown:
+        return [f"{key} (stored, unknown to this code)" for key in unknown]
+    theirs = Hparams.from_dict(stored).canonical().to_dict()
+    return [f"{g}.{k} (stored {theirs[g][k]!r}, this run {v!r})"
+            for g, values in ours.items() for k, v in values.items() if theirs[g][k] != v]
 
 
 class RunDir:
     def __init__(self, hp: Hparams, root: str | Path | None = None):
-        self.hp = hp
-        self.root = Path(root) if root is not None else Path(hp.job.out) / hp.run_id()
+        self.hp = hp.canonical()
+        out = Path(hp.job.out)
+        self.root = Path(root) if root is not None else out / self.hp.run_id()
+        # where this spelling's run lived before canonical ids
+        self.legacy_root = self.root if root is not None else out / hp.run_id(canonical=False)
 
     @classmethod
     def open(cls, path: str | Path) -> "RunDir":
@@ -36,25 +72,37 @@ class RunDir:
                             f"main_imp.py run")
         return cls(Hparams.from_dict(load_json(path / "hparams.json")["hparams"]), path)
 
-    def finished_levels(self) -> list[int]:
-        """Levels whose ``metrics.json`` exists (written last, so their weights and mask are complete), ascending."""
-        found = [int(p.parent.name.split("_", 1)[1]) for p in self.root.glob("level_*/metrics.json")]
-        return sorted(found)
-
     def level(self, k: int) -> Path:
         return self.root / f"level_{k}"
 
+    def redo_hint(self, k: int) -> str:
+        """What to delete so that level ``k`` and everything derived from it is computed again."""
+        later = " and every later level_* folder" if k > 0 else " and every other level_* folder"
+        return f"remove {self.level(k)}{later} to retrain from level {k}"
+
     def claim(self) -> None:
-        """Create the directory, or check that what it holds is this run (same hyperparameters)."""
+        """Create the directory, or check that what it holds is this run: same result-affecting values once an
+        old hparams.json's missing fields take their defaults (the file is then rewritten in full). Removes the
+        temporary files of writes killed in an earlier attempt, and the checkpoints of finished levels."""
         path = self.root / "hparams.json"
+        if not self.root.exists() and self.legacy_root != self.root and (self.legacy_root / "hparams.json").exists():
+            self.legacy_root.rename(self.root)
+            print(f"moved {self.legacy_root} to {self.root} (the run id of this spelling's canonical form)")
         mine = {"run_id": self.hp.run_id(), "hparams": self.hp.to_dict()}
         if path.exists():
-            theirs = load_json(path)
-            if theirs != mine:
-                raise UserError(f"{self.root} holds a different run under the same id (its hparams.json differs); "
-                                f"use another --out or remove that folder")
+            stored = load_json(path, remedy=f"remove {self.root} to start this run afresh")
+            differences = _differences(stored.get("hparams", {}), self.hp)
+            if differences:
+                raise UserError(f"{self.root} holds a different run under the same id (hparams.json differs in "
+                                f"{'; '.join(differences)}); use another --out or remove that folder")
+            if stored != mine:
+                save_json(mine, path)
         else:
             save_json(mine, path)
+        for stale in remove_stale_temporaries(self.root):
+            print(f"removed {stale}, left by a write that was killed", file=sys.stderr)
+        for k in self.finished_levels():  # a kill between a level's metrics.json and the checkpoint's removal
+            (self.level(k) / "checkpoint.pt").unlink(missing_ok=True)
 
     def record_job(self) -> None:
         """Write the job settings of this start (how many levels are planned, where it runs) for readers of the
@@ -67,30 +115,41 @@ class RunDir:
             if not np.array_equal(np.load(path), indices):
                 raise UserError(f"{path} holds a different subset than this run draws; remove {self.root}")
         else:
-            tmp = path.with_suffix(".tmp.npy")
-            np.save(tmp, indices)
-            tmp.replace(path)
+            save_numpy(indices, path)
+
+    def level_folders(self, holding: str = "") -> list[int]:
+        """The levels whose folder exists (and holds the file ``holding``, if given), in order."""
+        found = (_LEVEL.fullmatch(p.name) for p in self.root.glob("level_*") if (p / holding).exists())
+        return sorted(int(m.group(1)) for m in found if m)
+
+    def finished_levels(self) -> list[int]:
+        """The levels whose metrics.json exists (written last, so their weights and mask are complete), in order,
+        however many rounds this invocation asked for."""
+        return self.level_folders("metrics.json")
 
     def finished_record(self, k: int) -> dict | None:
         path = self.level(k) / "metrics.json"
-        return load_json(path)["result"] if path.exists() else None
+        return load_json(path, remedy=self.redo_hint(k))["result"] if path.exists() else None
 
     def recorded_precisions(self) -> set[str]:
         """The precisions this run's finished levels trained in, as their metrics.json recorded them."""
         found = set()
-        for path in self.root.glob("level_*/metrics.json"):
-            environment = load_json(path).get("environment")
+        for k in self.finished_levels():
+            environment = load_json(self.level(k) / "metrics.json", remedy=self.redo_hint(k)).get("environment")
             if environment is not None:
                 found.add(environment["precision"])
         return found
 
-    def write_results(self, records: list[dict]) -> None:
+    def write_results(self) -> list[dict]:
+        """results.json and results.csv listing every finished level on disk; returns those records."""
+        records = [self.finished_record(k) for k in self.finished_levels()]
         save_json({"hparams": self.hp.to_dict(), "levels": records}, self.root / "results.json")
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=RESULT_COLUMNS, lineterminator="\n")
         writer.writeheader()
         writer.writerows({c: r[c] for c in RESULT_COLUMNS} for r in records)
         save_text(buf.getvalue(), self.root / "results.csv")
+        return records
 
 
 def format_table(records: list[dict]) -> str:

@@ -20,10 +20,11 @@ import datasets
 import models
 from datasets import ImageDataset
 from lottery.hparams import Hparams
-from lottery.run_dir import RunDir, format_table
+from lottery.run_dir import RunDir, check_writable, format_table
 from pruning import SCORERS, Mask, mask_from_scores
 from training.loop import Environment, LevelTrainer
 from utils.device import resolve_device
+from utils.errors import UserError
 from utils.io import BackgroundSaver, load_torch, save_json, save_torch, to_host
 from utils.seeding import derive_seed, rng_state, seed_all, set_rng_state
 
@@ -71,10 +72,17 @@ def next_mask(hp: Hparams, model: torch.nn.Module, previous: Mask, level: int) -
 
 
 def run(hp: Hparams) -> list[dict]:
+    """Train the levels ``0 .. rounds-1`` that are not finished yet; returns every finished level's record.
+
+    Everything that can be refused is checked before the run directory is claimed: the device, the output
+    folder, the data file and the subset it yields.
+    """
     device = resolve_device(hp.job.device)
     env = Environment.resolve(hp, device)
-    data, indices = load_subset(hp)
+    check_writable(hp.job.out)
     run_dir = RunDir(hp)
+    hp = run_dir.hp  # the canonical form, which names the run
+    data, indices = load_subset(hp)
     run_dir.claim()
     run_dir.record_job()
     run_dir.claim_indices(indices)
@@ -88,23 +96,26 @@ def run(hp: Hparams) -> list[dict]:
     seed_all(derive_seed(hp.training.seed, 0))
     model = build_model(hp, data, env)
     init_state = cpu_state(model)
-    records: list[dict] = []
     mask = Mask.dense(model)
     for level in range(hp.job.rounds):
         level_dir = run_dir.level(level)
         if level > 0:
             mask_path = level_dir / "mask.pt"
             if mask_path.exists():
-                mask = Mask.load(mask_path)
+                mask = Mask.load(mask_path, remedy=run_dir.redo_hint(level))
             else:
-                model.load_state_dict(load_torch(run_dir.level(level - 1) / "weights.pt"))
+                model.load_state_dict(load_torch(run_dir.level(level - 1) / "weights.pt",
+                                                 remedy=run_dir.redo_hint(level - 1)))
                 mask = next_mask(hp, model, mask, level)
                 mask.save(mask_path)
-        record = run_dir.finished_record(level)
-        if record is None:
-            record = train_level(hp, env, run_dir, model, mask, data, level, init_state)
-        records.append(record)
-        run_dir.write_results(records)
+        if run_dir.finished_record(level) is None:
+            later = [k for k in run_dir.level_folders() if k > level]
+            if later:
+                raise UserError(f"{run_dir.level(later[0])} exists but level {level}, which it is computed from, "
+                                f"is not finished; {run_dir.redo_hint(level)}")
+            train_level(hp, env, run_dir, model, mask, data, level, init_state)
+            run_dir.write_results()
+    records = run_dir.write_results()
     print(format_table(records))
     return records
 
@@ -114,8 +125,8 @@ def _start(hp: Hparams, run_dir: RunDir, level: int, init_state: dict) -> tuple[
     if level == 0:
         return init_state, 0
     if hp.rewind_epoch is None:  # 'trained': continue from the previous level, schedule from its start
-        return load_torch(run_dir.level(level - 1) / "weights.pt"), 0
-    return load_torch(run_dir.level(0) / "rewind.pt"), hp.rewind_epoch
+        return load_torch(run_dir.level(level - 1) / "weights.pt", remedy=run_dir.redo_hint(level - 1)), 0
+    return load_torch(run_dir.level(0) / "rewind.pt", remedy=run_dir.redo_hint(0)), hp.rewind_epoch
 
 
 class CheckpointClock:
@@ -148,23 +159,31 @@ def train_level(hp: Hparams, env: Environment, run_dir: RunDir, model: torch.nn.
     mask.apply_(model)  # the level starts from (rewind state x mask): the IMP invariant
     trainer = LevelTrainer(model, mask, data, hp, env)
     history: list[dict] = []
+    rewind_path = level_dir / "rewind.pt"
+    saved = None
     if checkpoint_path.exists():
-        saved = load_torch(checkpoint_path)
+        saved = load_torch(checkpoint_path, remedy=f"delete it to retrain level {level} from its start")
+        rewind_due = level == 0 and hp.rewind_epoch is not None and saved["epoch"] >= hp.rewind_epoch
+        if rewind_due and not rewind_path.exists():
+            # rewind.pt was deleted after it was written: only level 0's first epochs can write it again
+            print(f"level 0: {rewind_path} is missing; training level 0 from its start to write it again")
+            saved = None
+    if saved is not None:
         trainer.load_state_dict(saved["trainer"])
         set_rng_state(saved["rng"])
         start_epoch, history = saved["epoch"], saved["history"]
         print(f"level {level}: resuming after epoch {start_epoch} from {checkpoint_path}")
     else:
         seed_all(derive_seed(hp.training.seed, level, TRAIN_STREAM))
-    if level == 0 and hp.rewind_epoch == 0 and not (level_dir / "rewind.pt").exists():
-        save_torch(cpu_state(model), level_dir / "rewind.pt")
+    if level == 0 and hp.rewind_epoch == 0 and not rewind_path.exists():
+        save_torch(cpu_state(model), rewind_path)
 
     saver = BackgroundSaver()  # checkpoints are written while the next epochs train
     clock = CheckpointClock(hp.job.checkpoint_minutes)
 
     def on_epoch_end(epoch: int, history: list[dict]) -> None:
         if level == 0 and epoch == hp.rewind_epoch:
-            save_torch(cpu_state(model), level_dir / "rewind.pt")
+            save_torch(cpu_state(model), rewind_path)
         if epoch < hp.training.epochs and clock.due():
             saver.save({"trainer": trainer.state_dict(), "rng": rng_state(), "epoch": epoch,
                         "history": list(history)}, checkpoint_path)

@@ -51,8 +51,8 @@ class Mask(dict):
         save_torch({name: m.cpu() for name, m in self.items()}, path)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Mask":
-        return cls(load_torch(path))
+    def load(cls, path: str | os.PathLike, remedy: str = "") -> "Mask":
+        return cls(load_torch(path, remedy=remedy))
 
     def applier(self, model: nn.Module) -> Callable[[], None]:
         """A closure zeroing the pruned weights of ``model`` in one fused foreach multiply.

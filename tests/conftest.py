@@ -1,5 +1,6 @@
 """Shared fixtures: tiny run arguments, one-thread CPU runs, the real-data folder (tests using it skip when it is
-absent), and the ``cuda`` marker (such tests skip without a CUDA device; ``pytest -m cuda`` runs only them)."""
+absent), the ``cuda`` marker (such tests skip without a CUDA device; ``pytest -m cuda`` runs only them) and the
+``slow`` marker (skipped unless ``-m slow`` selects them)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,13 +11,15 @@ import torch
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    if torch.cuda.is_available():
-        return
-    skip = pytest.mark.skip(reason="needs a CUDA device")
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    skip_cuda = pytest.mark.skip(reason="needs a CUDA device")
+    skip_slow = pytest.mark.skip(reason="slow: select with -m slow")
+    slow_selected = "slow" in (config.getoption("markexpr") or "")
     for item in items:
-        if item.get_closest_marker("cuda"):
-            item.add_marker(skip)
+        if item.get_closest_marker("cuda") and not torch.cuda.is_available():
+            item.add_marker(skip_cuda)
+        if item.get_closest_marker("slow") and not slow_selected:
+            item.add_marker(skip_slow)
 
 
 @pytest.fixture

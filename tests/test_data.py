@@ -9,6 +9,7 @@ from datasets.base import from_nhwc
 from lottery.cli import parse_args
 from lottery.runner import load_subset
 from tests.conftest import tiny_argv
+from utils.errors import UserError
 
 
 def test_balanced_subset_is_exact_and_depends_only_on_data_seed(tmp_path):
@@ -64,5 +65,5 @@ def test_real_cifar10(cifar_root):
 
 def test_non_square_images_are_refused_when_the_dataset_is_built():
     x, y = np.zeros((4, 32, 24, 3), np.uint8), np.zeros(4, np.int64)
-    with pytest.raises(ValueError, match="must be square"):
+    with pytest.raises(UserError, match="must be square"):
         from_nhwc("odd", x, y, x, y, 2, (0.5,) * 3, (0.25,) * 3)

@@ -6,26 +6,46 @@ import os
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Callable
 
+import numpy as np
 import torch
 
 from utils.errors import UserError
 
 
-def _atomic(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+TMP_SUFFIX = ".tmp"  # a write goes to ".<name>.<random>.tmp" beside its target, then replaces it
+
+
+def _atomic(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Write through a temporary file and rename it over ``path``: ``path`` holds the old content or the new,
+    never a mix. A failed write (a full disk, a folder that cannot be created) is a UserError naming the file,
+    and ``path`` keeps its old content; a killed one leaves a temporary file that ``remove_stale_temporaries``
+    deletes at the next start."""
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX)
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+    except BaseException as err:
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(err, OSError):
+            state = "it keeps its previous content" if path.exists() else "it was not written"
+            raise UserError(f"cannot write {path}: {err.strerror or err}; {state}") from None
         raise
+
+
+def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files that killed writes left anywhere under ``folder``; returns them."""
+    stale = sorted(Path(folder).rglob(f".*{TMP_SUFFIX}"))
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
 
 
 def save_torch(obj: Any, path: str | os.PathLike) -> None:
@@ -86,12 +106,21 @@ class BackgroundSaver:
             self._thread.join()  # finish the write; the exception already on its way matters more than ours
 
 
-def load_torch(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Any:
-    """Load a file we wrote; a corrupt or truncated file is a UserError naming it."""
+def save_numpy(array: np.ndarray, path: str | os.PathLike) -> None:
+    _atomic(Path(path), lambda f: np.save(f, array))
+
+
+def _unreadable(path: str | os.PathLike, err: BaseException, remedy: str) -> UserError:
+    return UserError(f"cannot read {path}: {type(err).__name__}: {err}" + (f"; {remedy}" if remedy else ""))
+
+
+def load_torch(path: str | os.PathLike, map_location: str | torch.device = "cpu", remedy: str = "") -> Any:
+    """Load a file we wrote; a missing, corrupt or truncated file is a UserError naming it, followed by
+    ``remedy`` (what the user can do about it)."""
     try:
         return torch.load(path, map_location=map_location, weights_only=False)
     except Exception as err:  # torch raises several types for corrupt archives
-        raise UserError(f"cannot read {path}: {type(err).__name__}: {err}; delete it to redo that step") from None
+        raise _unreadable(path, err, remedy) from None
 
 
 def save_json(obj: Any, path: str | os.PathLike) -> None:
@@ -99,11 +128,11 @@ def save_json(obj: Any, path: str | os.PathLike) -> None:
     _atomic(Path(path), lambda f: f.write(text.encode()))
 
 
-def load_json(path: str | os.PathLike) -> Any:
+def load_json(path: str | os.PathLike, remedy: str = "") -> Any:
     try:
         return json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise UserError(f"cannot read {path}: {err}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise _unreadable(path, err, remedy) from None
 
 
 def save_text(text: str, path: str | os.PathLike) -> None:
