@@ -13,21 +13,18 @@ import sys
 
 from lottery.hparams import Hparams
 from lottery.run_dir import RunDir, format_table
-from lottery.runner import build_model, cpu_state, level_plan, open_run, train_level
+from lottery.runner import REINIT_STREAM, build_model, cpu_state, level_plan, open_run, train_level
 from pruning import Mask
 from utils.errors import UserError
 from utils.io import save_json
 from utils.seeding import derive_seed, seed_all
-
-# derive_seed(seed, 0, REINIT_STREAM) draws the fresh initialisation (the trunk's is derive_seed(seed, 0)).
-REINIT_STREAM = 3
 
 
 def trunk_of(hp: Hparams) -> Hparams:
     return dataclasses.replace(hp, pruning=dataclasses.replace(hp.pruning, reinit=False))
 
 
-def trunk_levels(trunk: RunDir, hp: Hparams) -> list[int]:
+def trunk_levels(trunk: RunDir) -> list[int]:
     """The trunk's finished sparse levels; an error when it has none, a warning for the ones still missing."""
     wanted = [level for level, density in level_plan(trunk.hp) if density < 1]
     done = [level for level in wanted if trunk.finished_record(level) is not None]
@@ -43,7 +40,7 @@ def trunk_levels(trunk: RunDir, hp: Hparams) -> list[int]:
 
 def run_reinit(hp: Hparams) -> list[dict]:
     trunk = RunDir(trunk_of(hp))
-    levels = trunk_levels(trunk, hp)  # checked before anything of the branch is written
+    levels = trunk_levels(trunk)  # checked before anything of the branch is written
     env, data, run_dir = open_run(hp)
     save_json({"trunk_run_id": trunk.hp.run_id(), "trunk_dir": str(trunk.root)}, run_dir.root / "trunk.json")
     seed_all(derive_seed(hp.training.seed, 0, REINIT_STREAM))

@@ -36,8 +36,9 @@ from utils.seeding import derive_seed, rng_state, seed_all, set_rng_state
 
 
 # What each derived random stream is for: derive_seed(seed, level, purpose). The initialisation uses
-# derive_seed(seed, 0). Changing any of these changes every run's results (and the pinned tests).
-PRUNE_STREAM, TRAIN_STREAM = 1, 2
+# derive_seed(seed, 0), the fresh one of --reinit derive_seed(seed, 0, REINIT_STREAM). Changing any of these
+# changes every run's results (and the pinned tests).
+PRUNE_STREAM, TRAIN_STREAM, REINIT_STREAM = 1, 2, 3
 
 
 def load_subset(hp: Hparams) -> tuple[ImageDataset, np.ndarray]:
@@ -120,6 +121,21 @@ def open_run(hp: Hparams, width: int | None = None) -> tuple[Environment, ImageD
     return env, data, run_dir
 
 
+def level_mask(hp: Hparams, run_dir: RunDir, model: torch.nn.Module, previous: Mask, data: ImageDataset,
+               level: int, density: float, init_state: dict) -> Mask:
+    """A sparse level's mask: the saved one, or scored now and saved. IMP and OMP score level k-1's trained
+    weights, pruning at initialisation the initial ones."""
+    path = run_dir.level(level) / "mask.pt"
+    if path.exists():
+        return Mask.load(path)
+    model.load_state_dict(init_state if level == 0 else load_torch(run_dir.level(level - 1) / "weights.pt"))
+    started = time.perf_counter()
+    mask = next_mask(hp, model, previous, data, level, density)
+    print(f"level {level}: {hp.pruning.prune_method} mask in {time.perf_counter() - started:.1f}s")
+    mask.save(path)
+    return mask
+
+
 def run(hp: Hparams) -> list[dict]:
     if hp.pruning.reinit:
         from lottery.reinit import run_reinit  # a branch of a finished run: lottery/reinit.py
@@ -134,15 +150,8 @@ def run(hp: Hparams) -> list[dict]:
     records: list[dict] = []
     mask = Mask.dense(model)
     for level, density in level_plan(hp):
-        level_dir = run_dir.level(level)
         if density < 1:
-            mask_path = level_dir / "mask.pt"
-            if mask_path.exists():
-                mask = Mask.load(mask_path)
-            else:  # IMP and OMP score level k-1's trained weights; pruning at initialisation the initial ones
-                model.load_state_dict(init_state if level == 0 else load_torch(run_dir.level(level - 1) / "weights.pt"))
-                mask = next_mask(hp, model, mask, data, level, density)
-                mask.save(mask_path)
+            mask = level_mask(hp, run_dir, model, mask, data, level, density, init_state)
         record = run_dir.finished_record(level)
         if record is None:
             record = train_level(hp, env, run_dir, model, mask, data, level, _start(hp, run_dir, level, init_state))

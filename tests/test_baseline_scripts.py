@@ -25,7 +25,8 @@ def queued(tmp_path: Path, script: str, *args: str) -> list[list[str]]:
     shutil.copy(SCRIPTS / "lib" / "cifar10_settings.sh", scripts / "lib")
     (scripts / "lib" / "sweep.sh").write_text(RECORDER)
     log = tmp_path / "queued.txt"
-    subprocess.run(["bash", str(scripts / script), *args], check=True, env={"SWEEP_LOG": str(log), "PATH": "/usr/bin:/bin"})
+    subprocess.run(["bash", str(scripts / script), *args], check=True,
+                   env={"SWEEP_LOG": str(log), "PATH": "/usr/bin:/bin"})
     assert (tmp_path / "queued.txt.prefix").read_text().strip() == args[0]
     return [shlex.split(line) for line in log.read_text().splitlines()]
 

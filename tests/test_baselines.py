@@ -10,7 +10,7 @@ import torch
 
 from lottery.cli import main, parse_args
 from lottery.run_dir import RunDir
-from lottery.runner import run
+from lottery.runner import load_subset, run
 from lottery.small_dense import match_width, prunable_count
 from pruning import Mask, ScoreContext, SCORERS, mask_from_scores
 from training.loop import LevelTrainer
@@ -117,7 +117,6 @@ def test_reinit_trains_the_trunks_masks_from_a_fresh_initialisation(tmp_path, on
 
 def test_matched_width_is_the_closest_and_within_two_percent(tmp_path):
     hp = parse_args(tiny_argv(tmp_path, "--width", "64", "--match-density", "0.64"))
-    from lottery.runner import load_subset
     data = load_subset(hp)[0]
     match = match_width(hp, data)
     assert match.full_prunable == prunable_count(hp, data, 64)

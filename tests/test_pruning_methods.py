@@ -111,7 +111,8 @@ def test_erk_gives_smaller_layers_denser_masks_by_the_erk_rule(one_thread):
     convs3 = sorted((n for n in mask if shape[n][-1] == 3), key=lambda n: np.prod(shape[n]))
     for small, large in zip(convs3, convs3[1:]):  # among 3x3 convs: the smaller, the denser
         assert density[small] >= density[large] - 2 / np.prod(shape[large]), (small, large)
-    assert density[min(mask, key=lambda n: np.prod(shape[n]))] > 2 * density[max(mask, key=lambda n: np.prod(shape[n]))]
+    smallest, largest = (f(mask, key=lambda n: np.prod(shape[n])) for f in (min, max))
+    assert density[smallest] > 2 * density[largest]
     uniform = one_shot("random_uniform", 0.1)
     assert all(abs(int(m.sum()) - 0.1 * m.numel()) <= 1 for m in uniform.values())
 
@@ -150,7 +151,7 @@ def test_snip_and_grasp_match_hand_computed_scores():
     mask = Mask.dense(net)
     data_t = [(torch.randn(5, 3, 1, 1), torch.randint(0, 3, (5,))) for _ in range(2)]
     data = [(x.flatten(1).double().numpy(), y.numpy()) for x, y in data_t]
-    w1, w2 = (net.conv1.weight.detach().double().numpy()[:, :, 0, 0], net.conv2.weight.detach().double().numpy()[:, :, 0, 0])
+    w1, w2 = (conv.weight.detach().double().numpy()[:, :, 0, 0] for conv in (net.conv1, net.conv2))
     ctx = ScoreContext(None, 1.0, data_t, (3, 1, 1))
 
     g1, g2 = reference_gradient(w1, w2, data)
