@@ -7,7 +7,7 @@ import sys
 import typing
 from typing import Any, NoReturn, Sequence
 
-from lottery.hparams import Hparams, parse_rewind_epoch
+from lottery.hparams import Hparams, PruningHparams, parse_rewind_epoch
 from utils.errors import UserError
 
 
@@ -73,6 +73,31 @@ def validate(hp: Hparams) -> None:
         _check(0 <= seed < SEED_LIMIT, f"{flag} must be in [0, 2**32), got {seed}")
     _check(j.eval_every >= 0 and j.checkpoint_minutes >= 0 and j.workers >= 0,
            "--eval-every, --checkpoint-minutes and --workers must be >= 0")
+    _validate_baselines(hp)
+
+
+def _validate_baselines(hp: Hparams) -> None:
+    """The one-shot methods, --reinit and --match-density: each flag only where it changes something."""
+    from pruning import METHODS  # the registry imports torch; read it only once the flags are known
+    p, name, default = hp.pruning, hp.pruning.prune_method, PruningHparams()
+    method = METHODS[name]
+    if method.when == "imp":
+        _check(p.target_density == 0, f"--target-density is for the one-shot methods, not --prune-method {name}")
+    else:
+        _check(0 < p.target_density < 1, f"--prune-method {name} needs --target-density D with 0 < D < 1")
+        _check(p.prune_rate == default.prune_rate, f"--prune-rate is for IMP, not --prune-method {name}")
+    _check(p.score_batches >= 1, f"--score-batches must be >= 1, got {p.score_batches}")
+    _check(p.score_batches == default.score_batches or method.needs_data,
+           f"--score-batches is for the methods that score data (snip, grasp), not {name}")
+    _check(p.synflow_rounds >= 1, f"--synflow-rounds must be >= 1, got {p.synflow_rounds}")
+    _check(p.synflow_rounds == default.synflow_rounds or method.iterative,
+           f"--synflow-rounds is for --prune-method synflow, not {name}")
+    _check(name != "random_erk" or p.prune_scope == "global",
+           "random_erk sets its own per-layer densities: use it with --prune-scope global")
+    match = hp.model.match_density
+    _check(0 <= match < 1, f"--match-density must be in (0, 1) (0 = off), got {match}")
+    _check(match == 0 or (name == "magnitude" and not p.reinit),
+           "--match-density trains one dense network: not with another --prune-method or --reinit")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Hparams:

@@ -35,9 +35,9 @@ def _augmentations():
     return augment.AUGMENTATIONS
 
 
-def _scorers():
+def _methods():
     import pruning
-    return pruning.SCORERS
+    return pruning.METHODS
 
 
 def _scopes():
@@ -80,13 +80,22 @@ class DataHparams:
 class ModelHparams:
     arch: str = _flag("resnet18", "architecture (CIFAR stem for inputs up to 64 px)", _choices(_models))
     width: int = _flag(64, "base width (64 = the standard ResNet-18)")
+    match_density: float = _flag(0.0, "small dense baseline: train once, dense, at the width whose prunable weight "
+                                 "count is closest to D x that of --width; 0 = off")
 
 
 @dataclass(frozen=True)
 class PruningHparams:
     prune_rate: float = _flag(0.2, "fraction of the remaining prunable weights removed per level")
     prune_scope: str = _flag("global", "rank weights across all layers or within each layer", _choices(_scopes))
-    prune_method: str = _flag("magnitude", "pruning score", _choices(_scorers))
+    prune_method: str = _flag("magnitude", "magnitude, random: IMP; omp, snip, grasp, synflow, random_erk, "
+                              "random_uniform: one-shot at --target-density (README: Baselines)", _choices(_methods))
+    target_density: float = _flag(0.0, "density the one-shot methods prune to, 0 < D < 1; 0 for IMP")
+    score_batches: int = _flag(1, "batches of --batch-size from the training subset, unaugmented, that snip and "
+                               "grasp score on")
+    synflow_rounds: int = _flag(100, "scoring rounds of synflow's iterative pruning")
+    reinit: bool = _flag(False, "train the masks of the finished run with the same other flags from a fresh "
+                         "random initialisation (the classic ticket control)")
     rewind: str = _flag("epoch:2", "where levels > 0 restart: epoch:N (weights and LR schedule after N epochs of "
                         "level 0), init (epoch:0), trained (previous level's final weights, LR schedule from 0)")
 

@@ -1,5 +1,10 @@
 """The IMP loop: train dense, save the rewind state, then prune / rewind / retrain level by level.
 
+The baselines take the same loop with another plan (``level_plan``): one-shot magnitude pruning (OMP) is level 0
+and one level at --target-density; pruning at initialisation (SNIP, GraSP, SynFlow, random ERK / uniform) is a
+single level whose mask scores the initial weights; --match-density is a single dense level of a narrower
+network. --reinit (``lottery/reinit.py``) retrains a finished run's masks from a fresh initialisation.
+
 Invariant (tested): level k > 0 starts from ``rewind state x mask_k`` (weights, BatchNorm statistics and
 classifier all rewound; optimizer state fresh) at the rewind step of the learning-rate schedule, and mask_k
 keeps round((1 - rate)^k * size) of the prunable weights. Finished levels are skipped; an interrupted level
@@ -21,7 +26,9 @@ import models
 from datasets import ImageDataset
 from lottery.hparams import Hparams
 from lottery.run_dir import RunDir, check_writable, format_table
-from pruning import SCORERS, Mask, mask_from_scores
+from lottery.small_dense import match_width
+from pruning import METHODS, Mask, ScoreContext, prune
+from training.batches import scoring_batches
 from training.loop import Environment, LevelTrainer
 from utils.device import resolve_device
 from utils.errors import UserError
@@ -30,8 +37,9 @@ from utils.seeding import derive_seed, rng_state, seed_all, set_rng_state
 
 
 # What each derived random stream is for: derive_seed(seed, level, purpose). The initialisation uses
-# derive_seed(seed, 0). Changing any of these changes every run's results (and the pinned tests).
-PRUNE_STREAM, TRAIN_STREAM = 1, 2
+# derive_seed(seed, 0), the fresh one of --reinit derive_seed(seed, 0, REINIT_STREAM). Changing any of these
+# changes every run's results (and the pinned tests).
+PRUNE_STREAM, TRAIN_STREAM, REINIT_STREAM = 1, 2, 3
 
 
 def load_subset(hp: Hparams) -> tuple[ImageDataset, np.ndarray]:
@@ -45,9 +53,10 @@ def load_subset(hp: Hparams) -> tuple[ImageDataset, np.ndarray]:
     return full.subset(indices), indices
 
 
-def build_model(hp: Hparams, data: ImageDataset, env: Environment) -> torch.nn.Module:
-    model = models.build(hp.model.arch, data.num_classes, in_channels=data.in_channels, width=hp.model.width,
-                         image_size=data.image_size, mean=data.mean, std=data.std).to(env.device)
+def build_model(hp: Hparams, data: ImageDataset, env: Environment, width: int | None = None) -> torch.nn.Module:
+    model = models.build(hp.model.arch, data.num_classes, in_channels=data.in_channels,
+                         width=width or hp.model.width, image_size=data.image_size, mean=data.mean,
+                         std=data.std).to(env.device)
     return model.to(memory_format=torch.channels_last) if env.channels_last else model
 
 
@@ -63,16 +72,50 @@ def cpu_state(model: torch.nn.Module) -> dict:
     return to_host(model.state_dict())
 
 
-def next_mask(hp: Hparams, model: torch.nn.Module, previous: Mask, level: int) -> Mask:
-    """Score the trained weights of level-1 and keep (1 - rate)^level of all prunable weights."""
+def level_plan(hp: Hparams) -> list[tuple[int, float]]:
+    """(level, target density) of every level the run trains; density 1 is the dense level 0."""
+    when = METHODS[hp.pruning.prune_method].when
+    if hp.model.match_density:  # the small dense baseline: one dense level
+        return [(0, 1.0)]
+    if when == "init":  # pruning at initialisation: one sparse level, trained from the start
+        return [(0, hp.pruning.target_density)]
+    if when == "trained":  # one-shot pruning of the trained dense level 0, then one sparse level
+        return [(0, 1.0), (1, hp.pruning.target_density)]
+    return [(k, (1 - hp.pruning.prune_rate) ** k) for k in range(hp.job.rounds)]
+
+
+def next_mask(hp: Hparams, model: torch.nn.Module, previous: Mask, data: ImageDataset, level: int,
+              density: float) -> Mask:
+    """Score ``model`` (level k-1's trained weights, or the initial ones for pruning at initialisation) by
+    --prune-method and keep ``density`` of all prunable weights.
+
+    Scores that need data get ``--score-batches`` batches of ``--batch-size`` images of the training subset,
+    a fixed draw without augmentation (the scores are then the same whatever --augment says).
+    """
+    p = hp.pruning
+    method = METHODS[p.prune_method]
     generator = torch.Generator().manual_seed(derive_seed(hp.training.seed, level, PRUNE_STREAM))
-    scores = SCORERS[hp.pruning.prune_method](model, previous, generator)
-    density = (1 - hp.pruning.prune_rate) ** level
-    return mask_from_scores(scores, density, hp.pruning.prune_scope, previous)
+    device = next(model.parameters()).device
+    batches = (scoring_batches(data.x_train, data.y_train, p.score_batches, hp.training.batch_size, generator,
+                               device) if method.needs_data else [])
+    ctx = ScoreContext(generator, density, batches, tuple(data.x_train.shape[1:]))
+    return prune(method.scorer, model, previous, density, p.prune_scope, ctx,
+                 p.synflow_rounds if method.iterative else 1)
 
 
-def run(hp: Hparams) -> list[dict]:
-    """Train the levels ``0 .. rounds-1`` that are not finished yet; returns every finished level's record.
+def describe_mask(mask: Mask, level: int) -> None:
+    """Print the realised global and per-layer density (metrics.json records them too), and warn about any
+    layer left with no weight at all."""
+    layers = ", ".join(f"{name.removesuffix('.weight')} {100 * d['density']:.1f}%"
+                       for name, d in mask.per_layer().items())
+    print(f"level {level}: mask keeps {100 * mask.density():.2f}% of prunable weights ({layers})")
+    for name in mask.empty_layers():
+        print(f"warning: level {level}: layer {name} is pruned to zero weights", file=sys.stderr)
+
+
+def open_run(hp: Hparams) -> tuple[Hparams, Environment, ImageDataset, RunDir]:
+    """Resolve the device, load the subset, claim the run directory and say what runs where; returns the
+    canonical hyperparameters (which name the run) with the rest.
 
     Everything that can be refused is checked before the run directory is claimed: the device, the output
     folder, the data file and the subset it yields.
@@ -92,28 +135,46 @@ def run(hp: Hparams) -> list[dict]:
     if earlier:
         print(f"warning: earlier levels of this run trained in {', '.join(sorted(earlier))}; the next ones train in "
               f"{env.precision} (--precision {hp.training.precision} on {device})", file=sys.stderr)
+    return hp, env, data, run_dir
 
+
+def level_mask(hp: Hparams, run_dir: RunDir, model: torch.nn.Module, previous: Mask, data: ImageDataset,
+               level: int, density: float, init_state: dict) -> Mask:
+    """A sparse level's mask: the saved one, or scored now and saved. IMP and OMP score level k-1's trained
+    weights, pruning at initialisation the initial ones."""
+    path = run_dir.level(level) / "mask.pt"
+    if path.exists():
+        return Mask.load(path, remedy=run_dir.redo_hint(level))
+    model.load_state_dict(init_state if level == 0 else load_torch(run_dir.level(level - 1) / "weights.pt",
+                                                                   remedy=run_dir.redo_hint(level - 1)))
+    started = time.perf_counter()
+    mask = next_mask(hp, model, previous, data, level, density)
+    print(f"level {level}: {hp.pruning.prune_method} mask in {time.perf_counter() - started:.1f}s")
+    mask.save(path)
+    return mask
+
+
+def run(hp: Hparams) -> list[dict]:
+    if hp.pruning.reinit:
+        from lottery.reinit import run_reinit  # a branch of a finished run: lottery/reinit.py
+        return run_reinit(hp)
+    hp, env, data, run_dir = open_run(hp)
+    width = None
+    if hp.model.match_density:
+        width = match_width(hp, data).record(run_dir.root / "small_dense.json").width
     seed_all(derive_seed(hp.training.seed, 0))
-    model = build_model(hp, data, env)
+    model = build_model(hp, data, env, width)
     init_state = cpu_state(model)
     mask = Mask.dense(model)
-    for level in range(hp.job.rounds):
-        level_dir = run_dir.level(level)
-        if level > 0:
-            mask_path = level_dir / "mask.pt"
-            if mask_path.exists():
-                mask = Mask.load(mask_path, remedy=run_dir.redo_hint(level))
-            else:
-                model.load_state_dict(load_torch(run_dir.level(level - 1) / "weights.pt",
-                                                 remedy=run_dir.redo_hint(level - 1)))
-                mask = next_mask(hp, model, mask, level)
-                mask.save(mask_path)
+    for level, density in level_plan(hp):
+        if density < 1:
+            mask = level_mask(hp, run_dir, model, mask, data, level, density, init_state)
         if run_dir.finished_record(level) is None:
             later = [k for k in run_dir.level_folders() if k > level]
             if later:
                 raise UserError(f"{run_dir.level(later[0])} exists but level {level}, which it is computed from, "
                                 f"is not finished; {run_dir.redo_hint(level)}")
-            train_level(hp, env, run_dir, model, mask, data, level, init_state)
+            train_level(hp, env, run_dir, model, mask, data, level, _start(hp, run_dir, level, init_state))
             run_dir.write_results()
     records = run_dir.write_results()
     print(format_table(records))
@@ -151,10 +212,13 @@ class CheckpointClock:
 
 
 def train_level(hp: Hparams, env: Environment, run_dir: RunDir, model: torch.nn.Module, mask: Mask,
-                data: ImageDataset, level: int, init_state: dict) -> dict:
+                data: ImageDataset, level: int, start: tuple[dict, int]) -> dict:
+    """Train one level from ``start`` = (weights before masking, epoch of the schedule to begin at)."""
     level_dir = run_dir.level(level)
     checkpoint_path = level_dir / "checkpoint.pt"
-    state, start_epoch = _start(hp, run_dir, level, init_state)
+    state, start_epoch = start
+    if mask.density() < 1:
+        describe_mask(mask, level)
     model.load_state_dict(state)
     mask.apply_(model)  # the level starts from (rewind state x mask): the IMP invariant
     trainer = LevelTrainer(model, mask, data, hp, env)
@@ -196,8 +260,6 @@ def train_level(hp: Hparams, env: Environment, run_dir: RunDir, model: torch.nn.
               "best_test_acc": max(evaluated), "train_acc": history[-1]["train_acc"],
               "train_loss": history[-1]["train_loss"], "epochs": len(history),
               "seconds": sum(h["seconds"] for h in history)}
-    for name in mask.empty_layers():
-        print(f"warning: level {level}: layer {name} is pruned to zero weights", file=sys.stderr)
     save_torch(cpu_state(model), level_dir / "weights.pt")
     mask.save(level_dir / "mask.pt")
     save_json({"result": record, "layers": mask.per_layer(), "history": history, "environment": env.describe()},

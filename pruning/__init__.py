@@ -1,6 +1,8 @@
 """Pruning: masks as data, scores per method, one shared score-to-mask selection."""
 from pruning.mask import Mask, prunable_names
-from pruning.scores import SCORERS
+from pruning.methods import METHODS, ONE_SHOT, SCORERS, prune
+from pruning.scores import ScoreContext
 from pruning.select import SCOPES, mask_from_scores
 
-__all__ = ["Mask", "prunable_names", "SCORERS", "SCOPES", "mask_from_scores"]
+__all__ = ["Mask", "prunable_names", "METHODS", "ONE_SHOT", "SCORERS", "ScoreContext", "SCOPES",
+           "mask_from_scores", "prune"]

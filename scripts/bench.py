@@ -83,7 +83,7 @@ def time_full_level(hp, env: Environment, model: torch.nn.Module, data) -> float
         run_dir = RunDir(hp)
         run_dir.claim()
         started = time.perf_counter()
-        train_level(hp, env, run_dir, model, Mask.dense(model), data, 0, cpu_state(model))
+        train_level(hp, env, run_dir, model, Mask.dense(model), data, 0, (cpu_state(model), 0))
         return time.perf_counter() - started
 
 

@@ -8,7 +8,7 @@ from torch import nn
 
 import augment
 import models
-from pruning import SCORERS, Mask, mask_from_scores
+from pruning import SCORERS, Mask, ScoreContext, mask_from_scores
 from training.sgd import SGD
 from training.step import GraphedStep, GraphedTransform, TrainStep
 
@@ -34,7 +34,7 @@ def make_step(device: str, precision: str, channels_last: bool, seed: int = 0, b
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     dense = Mask.dense(model)
-    mask = mask_from_scores(SCORERS["magnitude"](model, dense, None), 0.2, "global", dense)
+    mask = mask_from_scores(SCORERS["magnitude"](model, dense, ScoreContext()), 0.2, "global", dense)
     apply_mask = mask.applier(model)
     apply_mask()
     opt = SGD(model.parameters(), momentum=0.9, weight_decay=5e-4)

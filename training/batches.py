@@ -116,3 +116,12 @@ class HostBatches:
         self._chunks.chunks = chunk_indices(epoch_order(len(self), batch_size, torch.device("cpu")), chunk_steps)
         for x, y in self._loader:
             yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+
+
+def scoring_batches(x: torch.Tensor, y: torch.Tensor, n_batches: int, batch_size: int,
+                    generator: torch.Generator, device: torch.device) -> list[Batch]:
+    """``n_batches`` batches of ``batch_size`` distinct training images (fewer if the subset is smaller), drawn
+    with ``generator``, as float [0, 1] images on ``device`` without augmentation: what data-driven pruning
+    scores (SNIP, GraSP) see."""
+    order = torch.randperm(len(y), generator=generator)[: n_batches * batch_size]
+    return [(x[idx].to(device).float().div_(255), y[idx].to(device)) for idx in order.split(batch_size)]
