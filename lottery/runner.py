@@ -21,6 +21,7 @@ import models
 from datasets import ImageDataset
 from lottery.hparams import Hparams
 from lottery.run_dir import RunDir, format_table
+from models.pretrained import initialise
 from pruning import SCORERS, Mask, mask_from_scores
 from training.loop import Environment, LevelTrainer
 from utils.device import resolve_device
@@ -45,8 +46,11 @@ def load_subset(hp: Hparams) -> tuple[ImageDataset, np.ndarray]:
 
 
 def build_model(hp: Hparams, data: ImageDataset, env: Environment) -> torch.nn.Module:
-    model = models.build(hp.model.arch, data.num_classes, in_channels=data.in_channels, width=hp.model.width,
-                         image_size=data.image_size, mean=data.mean, std=data.std).to(env.device)
+    """The freshly initialised model (``run`` then loads ``--init``/``--init-checkpoint`` weights over it)."""
+    m = hp.model
+    model = models.build(m.arch, data.num_classes, in_channels=data.in_channels, width=m.width,
+                         image_size=data.image_size, mean=data.mean, std=data.std, head=m.head,
+                         tvmf_kappa=m.tvmf_kappa).to(env.device)
     return model.to(memory_format=torch.channels_last) if env.channels_last else model
 
 
@@ -66,6 +70,10 @@ def run(hp: Hparams) -> list[dict]:
     device = resolve_device(hp.job.device)
     env = Environment.resolve(hp, device)
     data, indices = load_subset(hp)
+    seed_all(derive_seed(hp.training.seed, 0))
+    model = build_model(hp, data, env)
+    # before the run directory exists: a checkpoint that matches nothing leaves nothing behind
+    init_report = initialise(model, hp.model.init, hp.model.init_checkpoint, hp.model.arch)
     run_dir = RunDir(hp)
     run_dir.claim()
     run_dir.claim_indices(indices)
@@ -76,9 +84,10 @@ def run(hp: Hparams) -> list[dict]:
         print(f"warning: earlier levels of this run trained in {', '.join(sorted(earlier))}; the next ones train in "
               f"{env.precision} (--precision {hp.training.precision} on {device})", file=sys.stderr)
 
-    seed_all(derive_seed(hp.training.seed, 0))
-    model = build_model(hp, data, env)
-    init_state = cpu_state(model)
+    if init_report is not None:
+        print(init_report.summary())
+        save_json(init_report.to_dict(), run_dir.root / "init.json")
+    init_state = cpu_state(model)  # level 0 starts here; epoch:N rewinds to these weights trained N epochs
     records: list[dict] = []
     mask = Mask.dense(model)
     for level in range(hp.job.rounds):
