@@ -144,3 +144,13 @@ def test_full_convolution_resnet_differs_from_plain(image_size: int) -> None:
     with torch.no_grad():
         assert full.layer1(full.stem(full.normalize(x))).shape[-1] > plain.layer1(plain.stem(x)).shape[-1]
         assert not torch.allclose(full(x), plain(x))
+
+
+def test_kappa_needs_the_tvmf_head(tmp_path) -> None:
+    from lottery.cli import parse_args
+    from tests.conftest import tiny_argv
+    from utils.errors import UserError
+
+    with pytest.raises(UserError, match="--tvmf-kappa applies to --head tvmf only"):
+        parse_args(tiny_argv(tmp_path, "--tvmf-kappa", "4"))
+    assert parse_args(tiny_argv(tmp_path, "--head", "tvmf", "--tvmf-kappa", "4")).model.tvmf_kappa == 4
