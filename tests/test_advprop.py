@@ -92,7 +92,7 @@ def test_advprop_level_trains_aux_statistics_and_saves_a_plain_clean_model(tmp_p
 
 
 def test_advprop_run_end_to_end(tmp_path) -> None:
-    assert main(tiny_argv(tmp_path, "--advprop", "--advprop-steps", "2", "--rounds", "2")) == 0
+    assert main(tiny_argv(tmp_path, "--advprop", "--advprop-steps", "2", "--rounds", "2", "--data-path", "gpu")) == 0
     (run_dir,) = tmp_path.iterdir()
     weights = torch.load(run_dir / "level_1" / "weights.pt")
     plain = models.build("resnet18", 10, width=4)
