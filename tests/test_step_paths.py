@@ -93,12 +93,13 @@ def test_masks_exact_on_cpu_paths(precision, channels_last):
     assert step.loss_sum.item() > 0
 
 
-def test_masks_exact_with_compiled_model_on_cpu():
-    """``torch.compile`` (aot_eager: same kernels, fast to build) must train the very parameters the mask and the
-    optimizer hold: the compiled steps match eager steps, pruned weights stay zero, kept ones train."""
+def compiled_matches_eager(make) -> tuple[TrainStep, TrainStep]:
+    """Run 3 steps of ``make(None)`` (eager) and ``make(aot_eager kwargs)`` side by side: the compiled steps must
+    train the very parameters the mask and the optimizer hold, pruned weights stay zero, kept ones train, and
+    both end with the same loss and state. Returns (eager step, compiled step)."""
     data = batches("cpu", n=3)
-    eager_model, _, eager = make_step("cpu", "fp32", False, build=tiny_convnet)
-    model, mask, step = make_step("cpu", "fp32", False, build=tiny_convnet, compile_kwargs={"backend": "aot_eager"})
+    eager_model, _, eager = make(None)
+    model, mask, step = make({"backend": "aot_eager"})
     assert step.model is not model
     start = kept_weights(model, mask)
     try:
@@ -113,11 +114,19 @@ def test_masks_exact_with_compiled_model_on_cpu():
     torch.testing.assert_close(step.loss_sum, eager.loss_sum, rtol=1e-5, atol=1e-6)
     for (name, a), b in zip(eager_model.state_dict().items(), model.state_dict().values()):
         torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6, msg=lambda m: f"{name}: {m}")
+    return eager, step
+
+
+def test_masks_exact_with_compiled_model_on_cpu():
+    """``torch.compile`` (aot_eager: same kernels, fast to build) matches the eager steps."""
+    compiled_matches_eager(lambda kwargs: make_step("cpu", "fp32", False, build=tiny_convnet, compile_kwargs=kwargs))
 
 
 @pytest.mark.cuda
-def test_masks_exact_under_bf16_channels_last_and_cuda_graph():
-    model, mask, step = make_step("cuda", "bf16", True)
+@pytest.mark.parametrize("arch, head", [("resnet18", "linear"), ("hresnet18", "cosine"), ("fresnet18", "tvmf")])
+def test_masks_exact_under_bf16_channels_last_and_cuda_graph(arch, head):
+    """Every architecture and head replays from one CUDA graph under bf16 + channels_last, mask intact."""
+    model, mask, step = make_step("cuda", "bf16", True, build=lambda: models.build(arch, 10, width=8, head=head))
     start = kept_weights(model, mask)
     data = batches("cuda", n=6)
     graphed = GraphedStep(step, *data[0])
@@ -205,33 +214,6 @@ def test_variants_and_advprop_compile_to_the_eager_steps():
             step.optimizer.buffers.append(torch.zeros_like(p))
         return model, mask, step
 
-    data = batches("cpu", n=3)
-    eager_model, _, eager = advprop_step(None)
-    model, mask, step = advprop_step({"backend": "aot_eager"})
-    try:
-        for x, y in data:
-            eager(x, y)
-            step(x, y)
-    finally:
-        torch._dynamo.reset()
-    assert_pruned_zero(model, mask)
-    torch.testing.assert_close(step.loss_sum, eager.loss_sum, rtol=1e-5, atol=1e-6)
-    for (name, a), b in zip(eager_model.state_dict().items(), model.state_dict().values()):
-        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6, msg=lambda m: f"{name}: {m}")
+    eager, step = compiled_matches_eager(advprop_step)
     for a, b in zip(eager.advprop.tensors(), step.advprop.tensors()):
         torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
-
-
-@pytest.mark.cuda
-@pytest.mark.parametrize("arch, head", [("hresnet18", "cosine"), ("fresnet18", "tvmf")])
-def test_variants_capture_in_a_cuda_graph(arch, head):
-    """The new architectures and heads replay from one CUDA graph under bf16 + channels_last, mask intact."""
-    model, mask, step = make_step("cuda", "bf16", True, build=lambda: models.build(arch, 10, width=8, head=head))
-    start = kept_weights(model, mask)
-    data = batches("cuda", n=6)
-    graphed = GraphedStep(step, *data[0])
-    for x, y in data:
-        graphed(x, y)
-    torch.cuda.synchronize()
-    assert_pruned_zero(model, mask)
-    assert_kept_trained(model, mask, start, step.optimizer, steps=len(data))
