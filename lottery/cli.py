@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 import typing
 from typing import Any, NoReturn, Sequence
 
-from lottery.hparams import Hparams, PruningHparams, parse_rewind_epoch
+from lottery.hparams import Hparams, ModelHparams, PruningHparams, TrainingHparams, parse_rewind_epoch
 from utils.errors import UserError
 
 
@@ -31,8 +32,8 @@ def build_parser(prog: str = "main_imp.py") -> argparse.ArgumentParser:
             meta = f.metadata
             kwargs: dict[str, Any] = {"default": f.default, "help": meta["help"].replace("%", "%%"),
                                       "dest": f"{group_name}.{f.name}", **meta["argparse"]}
-            if types[f.name] is bool:
-                kwargs["action"] = argparse.BooleanOptionalAction  # --x / --no-x, whatever the default
+            if types[f.name] is bool:  # off by default: a switch --x; on by default: --x / --no-x
+                kwargs["action"] = "store_true" if f.default is False else argparse.BooleanOptionalAction
             else:
                 kwargs["type"] = types[f.name]
                 if meta["choices"] is not None:
@@ -59,6 +60,8 @@ def validate(hp: Hparams) -> None:
     _check(0 < d.imbalance <= 1, f"--imbalance must be in (0, 1], got {d.imbalance}")
     _check(d.cutout >= 0 and d.mixup >= 0 and d.cutmix >= 0, "--cutout, --mixup and --cutmix must be >= 0")
     _check(hp.model.width >= 1, f"--width must be >= 1, got {hp.model.width}")
+    _validate_model(hp)
+    _validate_advprop(hp)
     _check(j.rounds >= 1, f"--rounds must be >= 1, got {j.rounds}")
     _check(0 < p.prune_rate < 1, f"--prune-rate must be in (0, 1), got {p.prune_rate}")
     rewind = p.rewind
@@ -98,6 +101,31 @@ def _validate_baselines(hp: Hparams) -> None:
     _check(0 <= match < 1, f"--match-density must be in (0, 1) (0 = off), got {match}")
     _check(match == 0 or (name == "magnitude" and not p.reinit),
            "--match-density trains one dense network: not with another --prune-method or --reinit")
+
+
+def _validate_model(hp: Hparams) -> None:
+    from models.pretrained import TORCHVISION_ARCHS  # a plain dict; imports no torchvision model code
+
+    m = hp.model
+    _check(m.tvmf_kappa >= 0, f"--tvmf-kappa must be >= 0, got {m.tvmf_kappa}")
+    _check(m.head == "tvmf" or m.tvmf_kappa == ModelHparams().tvmf_kappa,
+           f"--tvmf-kappa applies to --head tvmf only (got --head {m.head})")
+    if m.init == "imagenet":
+        _check(m.arch in TORCHVISION_ARCHS, f"--init imagenet needs an arch with torchvision ImageNet weights "
+               f"({', '.join(TORCHVISION_ARCHS)}), got {m.arch}")
+        _check(m.width == 64, f"--init imagenet needs --width 64 (the pretrained model's), got {m.width}")
+    if m.init_checkpoint:
+        _check(os.path.isfile(m.init_checkpoint), f"--init-checkpoint {m.init_checkpoint}: no such file")
+
+
+def _validate_advprop(hp: Hparams) -> None:
+    t = hp.training
+    defaults = TrainingHparams()
+    tuned = [name for name in ("advprop_eps", "advprop_step_size", "advprop_steps", "advprop_start")
+             if getattr(t, name) != getattr(defaults, name)]
+    _check(t.advprop or not tuned, f"--{tuned[0].replace('_', '-') if tuned else ''} needs --advprop")
+    _check(t.advprop_eps >= 0 and t.advprop_step_size > 0 and t.advprop_steps >= 1,
+           "--advprop-eps must be >= 0, --advprop-step-size > 0 and --advprop-steps >= 1")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Hparams:

@@ -30,6 +30,11 @@ def _models():
     return models.MODELS
 
 
+def _heads():
+    import models
+    return models.HEADS
+
+
 def _augmentations():
     import augment
     return augment.AUGMENTATIONS
@@ -82,6 +87,16 @@ class ModelHparams:
     width: int = _flag(64, "base width (64 = the standard ResNet-18)")
     match_density: float = _flag(0.0, "small dense baseline: train once, dense, at the width whose prunable weight "
                                  "count is closest to D x that of --width; 0 = off")
+    head: str = _flag("linear", "classifier: linear, cosine (scaled cosine of L2-normalised features and class "
+                      "weights, learned scale) or tvmf (t-vMF similarity, see --tvmf-kappa); never pruned",
+                      _choices(_heads))
+    tvmf_kappa: float = _flag(16.0, "concentration kappa of the t-vMF head (--head tvmf only)")
+    init: str = _flag("random", "starting weights: random, or imagenet (torchvision's ImageNet weights of the "
+                      "arch; downloaded by torchvision, or read from --init-checkpoint offline)",
+                      lambda: ["random", "imagenet"])
+    init_checkpoint: str = _flag("", "checkpoint loaded over the initialisation: a (self-supervised) ResNet in "
+                                 "torchvision layout, keys optionally prefixed by module., encoder., backbone., "
+                                 "model., encoder_q.; with --init imagenet, the local copy of the ImageNet weights")
 
 
 @dataclass(frozen=True)
@@ -112,6 +127,14 @@ class TrainingHparams:
     seed: int = _flag(0, "seed of initialisation, data order and augmentation")
     precision: str = _flag("auto", "auto = bf16 autocast + channels_last on CUDA, fp32 on CPU",
                            lambda: ["auto", "bf16", "fp32"])
+    advprop: bool = _flag(False, "AdvProp: train on the mean of the clean loss and the loss on PGD adversarial "
+                          "examples, which go through auxiliary BatchNorms (evaluation and saved weights use the "
+                          "clean ones)")
+    advprop_eps: float = _flag(8.0, "AdvProp PGD L-inf radius, in pixel levels of 1/255 ([0,1] images)")
+    advprop_step_size: float = _flag(2.0, "AdvProp PGD step size, in pixel levels of 1/255")
+    advprop_steps: int = _flag(1, "AdvProp PGD steps")
+    advprop_start: str = _flag("random", "AdvProp PGD start: random (uniform in the eps ball) or clean",
+                               lambda: ["random", "clean"])
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,9 @@ def trunk_levels(trunk: RunDir) -> list[int]:
 def run_reinit(hp: Hparams) -> list[dict]:
     trunk = RunDir(trunk_of(hp))
     levels = trunk_levels(trunk)  # checked before anything of the branch is written
-    hp, env, data, run_dir = open_run(hp)
+    opened = open_run(hp)
+    opened.claim()
+    hp, env, data, run_dir = opened.hp, opened.env, opened.data, opened.dir
     save_json({"trunk_run_id": trunk.hp.run_id(), "trunk_dir": str(trunk.root)}, run_dir.root / "trunk.json")
     seed_all(derive_seed(hp.training.seed, 0, REINIT_STREAM))
     model = build_model(hp, data, env)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -27,6 +28,7 @@ from datasets import ImageDataset
 from lottery.hparams import Hparams
 from lottery.run_dir import RunDir, check_writable, format_table
 from lottery.small_dense import match_width
+from models.pretrained import initialise
 from pruning import METHODS, Mask, ScoreContext, prune
 from training.batches import scoring_batches
 from training.loop import Environment, LevelTrainer
@@ -54,9 +56,12 @@ def load_subset(hp: Hparams) -> tuple[ImageDataset, np.ndarray]:
 
 
 def build_model(hp: Hparams, data: ImageDataset, env: Environment, width: int | None = None) -> torch.nn.Module:
-    model = models.build(hp.model.arch, data.num_classes, in_channels=data.in_channels,
-                         width=width or hp.model.width, image_size=data.image_size, mean=data.mean,
-                         std=data.std).to(env.device)
+    """The freshly initialised model (``run`` then loads ``--init``/``--init-checkpoint`` weights over it);
+    ``width`` overrides ``--width`` (the small dense baseline)."""
+    m = hp.model
+    model = models.build(m.arch, data.num_classes, in_channels=data.in_channels, width=width or m.width,
+                         image_size=data.image_size, mean=data.mean, std=data.std, head=m.head,
+                         tvmf_kappa=m.tvmf_kappa).to(env.device)
     return model.to(memory_format=torch.channels_last) if env.channels_last else model
 
 
@@ -113,29 +118,39 @@ def describe_mask(mask: Mask, level: int) -> None:
         print(f"warning: level {level}: layer {name} is pruned to zero weights", file=sys.stderr)
 
 
-def open_run(hp: Hparams) -> tuple[Hparams, Environment, ImageDataset, RunDir]:
-    """Resolve the device, load the subset, claim the run directory and say what runs where; returns the
-    canonical hyperparameters (which name the run) with the rest.
+@dataclass
+class OpenedRun:
+    """A run resolved and loaded, its directory not yet claimed: ``hp`` is the canonical form (it names the run)."""
+    hp: Hparams
+    env: Environment
+    data: ImageDataset
+    indices: np.ndarray
+    dir: RunDir
 
-    Everything that can be refused is checked before the run directory is claimed: the device, the output
-    folder, the data file and the subset it yields.
-    """
+    def claim(self) -> None:
+        """Create (or check) the run directory, record this start, and say what runs where."""
+        hp, env, run_dir = self.hp, self.env, self.dir
+        run_dir.claim()
+        run_dir.record_job()
+        run_dir.claim_indices(self.indices)
+        print(f"run {hp.run_id()} -> {run_dir.root}  ({len(self.indices)} training images, "
+              f"{self.data.num_classes} classes, {env.device}, {env.precision}, data on {env.data_path})")
+        earlier = run_dir.recorded_precisions() - {env.precision}
+        if earlier:
+            print(f"warning: earlier levels of this run trained in {', '.join(sorted(earlier))}; the next ones "
+                  f"train in {env.precision} (--precision {hp.training.precision} on {env.device})", file=sys.stderr)
+
+
+def open_run(hp: Hparams) -> OpenedRun:
+    """Resolve the device, check the output folder, load the subset: everything that can be refused is checked
+    here, before anything is written (``OpenedRun.claim`` writes)."""
     device = resolve_device(hp.job.device)
     env = Environment.resolve(hp, device)
     check_writable(hp.job.out)
     run_dir = RunDir(hp)
     hp = run_dir.hp  # the canonical form, which names the run
     data, indices = load_subset(hp)
-    run_dir.claim()
-    run_dir.record_job()
-    run_dir.claim_indices(indices)
-    print(f"run {hp.run_id()} -> {run_dir.root}  ({len(indices)} training images, {data.num_classes} classes, "
-          f"{device}, {env.precision}, data on {env.data_path})")
-    earlier = run_dir.recorded_precisions() - {env.precision}
-    if earlier:
-        print(f"warning: earlier levels of this run trained in {', '.join(sorted(earlier))}; the next ones train in "
-              f"{env.precision} (--precision {hp.training.precision} on {device})", file=sys.stderr)
-    return hp, env, data, run_dir
+    return OpenedRun(hp, env, data, indices, run_dir)
 
 
 def level_mask(hp: Hparams, run_dir: RunDir, model: torch.nn.Module, previous: Mask, data: ImageDataset,
@@ -158,13 +173,20 @@ def run(hp: Hparams) -> list[dict]:
     if hp.pruning.reinit:
         from lottery.reinit import run_reinit  # a branch of a finished run: lottery/reinit.py
         return run_reinit(hp)
-    hp, env, data, run_dir = open_run(hp)
-    width = None
-    if hp.model.match_density:
-        width = match_width(hp, data).record(run_dir.root / "small_dense.json").width
+    opened = open_run(hp)
+    hp, env, data, run_dir = opened.hp, opened.env, opened.data, opened.dir
+    small_dense = match_width(hp, data) if hp.model.match_density else None
     seed_all(derive_seed(hp.training.seed, 0))
-    model = build_model(hp, data, env, width)
-    init_state = cpu_state(model)
+    model = build_model(hp, data, env, small_dense.width if small_dense else None)
+    # before the run directory is claimed: a checkpoint that matches nothing leaves nothing behind
+    init_report = initialise(model, hp.model.init, hp.model.init_checkpoint, hp.model.arch)
+    opened.claim()
+    if small_dense is not None:
+        small_dense.record(run_dir.root / "small_dense.json")
+    if init_report is not None:
+        print(init_report.summary())
+        save_json(init_report.to_dict(), run_dir.root / "init.json")
+    init_state = cpu_state(model)  # level 0 starts here; epoch:N rewinds to these weights trained N epochs
     mask = Mask.dense(model)
     for level, density in level_plan(hp):
         if density < 1:

@@ -9,7 +9,7 @@ the pruning code selects prunable tensors as *every* ``nn.Conv2d`` weight by
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import torch
 from torch import nn
@@ -61,18 +61,26 @@ def _channel_stat(
     return torch.tensor(values, dtype=torch.float32).view(1, num_channels, 1, 1)
 
 
+#: ``f(in_channels, out_channels, kernel_size, stride) -> module``: how a model variant builds its convolutions
+#: (plain, harmonic, full-padding); every architecture takes one, so a variant changes this and nothing else.
+ConvFactory = Callable[[int, int, int, int], nn.Module]
+
+
+def plain_conv(in_channels: int, out_channels: int, kernel_size: int, stride: int) -> nn.Conv2d:
+    """``Conv2d(bias=False)`` with 'same'-style padding ``kernel_size // 2``."""
+    return nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=kernel_size // 2, bias=False)
+
+
 def conv_bn(
     in_channels: int,
     out_channels: int,
     kernel_size: int = 3,
     stride: int = 1,
     relu: bool = False,
+    conv: ConvFactory = plain_conv,
 ) -> nn.Sequential:
-    """``Conv2d(bias=False, 'same'-style padding) -> BatchNorm2d [-> ReLU]``."""
-    layers: list[nn.Module] = [
-        nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=kernel_size // 2, bias=False),
-        nn.BatchNorm2d(out_channels),
-    ]
+    """``conv (bias-free, plain_conv by default) -> BatchNorm2d [-> ReLU]``."""
+    layers: list[nn.Module] = [conv(in_channels, out_channels, kernel_size, stride), nn.BatchNorm2d(out_channels)]
     if relu:
         layers.append(nn.ReLU(inplace=True))
     return nn.Sequential(*layers)

@@ -16,8 +16,15 @@ from utils.io import load_torch, save_torch
 
 
 def prunable_names(model: nn.Module) -> list[str]:
-    """Every convolution weight (stem and shortcut convs included); classifier and BatchNorm are not pruned."""
-    return [f"{name}.weight" for name, module in model.named_modules() if isinstance(module, nn.Conv2d)]
+    """Every convolution weight (stem and shortcut convs included), and the parameters a module lists in its
+    ``prunable_parameters`` (the DCT coefficients of ``models.HarmonicConv2d``); classifier and BatchNorm are not
+    pruned."""
+    names = []
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Conv2d):
+            names.append(f"{name}.weight")
+        names.extend(f"{name}.{p}" for p in getattr(module, "prunable_parameters", ()))
+    return names
 
 
 class Mask(dict):

@@ -132,11 +132,13 @@ def test_cli_process_prints_no_traceback(tmp_path):
 
 
 def test_flags_parse_to_their_annotated_types(monkeypatch):
-    """A float field with an int default still takes fractions; a bool field gets --x / --no-x."""
+    """A float field with an int default still takes fractions; a bool field that is on by default gets
+    --x / --no-x, one that is off by default is a plain switch --x."""
     @dataclasses.dataclass(frozen=True)
     class Extra:
         smoothing: float = _flag(0, "a float whose default is written as an int")
         warm: bool = _flag(True, "a switch that is on by default")
+        extra_pass: bool = _flag(False, "a switch that is off by default")
 
     @dataclasses.dataclass(frozen=True)
     class Fake:
@@ -145,9 +147,12 @@ def test_flags_parse_to_their_annotated_types(monkeypatch):
     monkeypatch.setattr("lottery.cli.Hparams", Fake)
     parser = build_parser()
     assert vars(parser.parse_args(["--smoothing", "0.1", "--no-warm"])) == {"extra.smoothing": 0.1,
-                                                                           "extra.warm": False}
-    assert vars(parser.parse_args([])) == {"extra.smoothing": 0, "extra.warm": True}
+                                                                           "extra.warm": False,
+                                                                           "extra.extra_pass": False}
+    assert vars(parser.parse_args([])) == {"extra.smoothing": 0, "extra.warm": True, "extra.extra_pass": False}
     assert vars(parser.parse_args(["--warm"]))["extra.warm"] is True
+    assert vars(parser.parse_args(["--extra-pass"]))["extra.extra_pass"] is True
+    assert "--no-extra-pass" not in {s for a in parser._actions for s in a.option_strings}
 
 
 def test_every_real_flag_parses_to_its_field_type():

@@ -23,7 +23,7 @@ def n_params(model: nn.Module) -> int:
 
 
 def test_registry_has_required_names() -> None:
-    assert {"resnet18", "resnet34", "resnet50", "vgg16_bn"} <= set(MODELS)
+    assert {"resnet18", "resnet34", "resnet50", "hresnet18", "fresnet18", "vgg16_bn"} <= set(MODELS)
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
@@ -83,7 +83,7 @@ def test_layer_types_for_pruning(name: str) -> None:
     linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
     assert convs and all(c.bias is None for c in convs)
     assert linears == [model.fc]
-    allowed = (nn.Conv2d, nn.BatchNorm2d, nn.Linear, Normalize)
+    allowed = (nn.Conv2d, models.HarmonicConv2d, nn.BatchNorm2d, nn.Linear, Normalize)
     for m in model.modules():
         if any(True for _ in m.parameters(recurse=False)):
             assert isinstance(m, allowed), type(m)

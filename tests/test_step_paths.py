@@ -93,12 +93,13 @@ def test_masks_exact_on_cpu_paths(precision, channels_last):
     assert step.loss_sum.item() > 0
 
 
-def test_masks_exact_with_compiled_model_on_cpu():
-    """``torch.compile`` (aot_eager: same kernels, fast to build) must train the very parameters the mask and the
-    optimizer hold: the compiled steps match eager steps, pruned weights stay zero, kept ones train."""
+def compiled_matches_eager(make) -> tuple[TrainStep, TrainStep]:
+    """Run 3 steps of ``make(None)`` (eager) and ``make(aot_eager kwargs)`` side by side: the compiled steps must
+    train the very parameters the mask and the optimizer hold, pruned weights stay zero, kept ones train, and
+    both end with the same loss and state. Returns (eager step, compiled step)."""
     data = batches("cpu", n=3)
-    eager_model, _, eager = make_step("cpu", "fp32", False, build=tiny_convnet)
-    model, mask, step = make_step("cpu", "fp32", False, build=tiny_convnet, compile_kwargs={"backend": "aot_eager"})
+    eager_model, _, eager = make(None)
+    model, mask, step = make({"backend": "aot_eager"})
     assert step.model is not model
     start = kept_weights(model, mask)
     try:
@@ -113,11 +114,19 @@ def test_masks_exact_with_compiled_model_on_cpu():
     torch.testing.assert_close(step.loss_sum, eager.loss_sum, rtol=1e-5, atol=1e-6)
     for (name, a), b in zip(eager_model.state_dict().items(), model.state_dict().values()):
         torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6, msg=lambda m: f"{name}: {m}")
+    return eager, step
+
+
+def test_masks_exact_with_compiled_model_on_cpu():
+    """``torch.compile`` (aot_eager: same kernels, fast to build) matches the eager steps."""
+    compiled_matches_eager(lambda kwargs: make_step("cpu", "fp32", False, build=tiny_convnet, compile_kwargs=kwargs))
 
 
 @pytest.mark.cuda
-def test_masks_exact_under_bf16_channels_last_and_cuda_graph():
-    model, mask, step = make_step("cuda", "bf16", True)
+@pytest.mark.parametrize("arch, head", [("resnet18", "linear"), ("hresnet18", "cosine"), ("fresnet18", "tvmf")])
+def test_masks_exact_under_bf16_channels_last_and_cuda_graph(arch, head):
+    """Every architecture and head replays from one CUDA graph under bf16 + channels_last, mask intact."""
+    model, mask, step = make_step("cuda", "bf16", True, build=lambda: models.build(arch, 10, width=8, head=head))
     start = kept_weights(model, mask)
     data = batches("cuda", n=6)
     graphed = GraphedStep(step, *data[0])
@@ -180,3 +189,31 @@ def test_graphed_augmentation_draws_fresh_randomness_per_replay_and_per_shape():
     assert len(graphed.graphs) == 2
     plus_one = GraphedTransform(lambda t: t + 1)
     assert torch.equal(plus_one(x), x + 1) and torch.equal(plus_one(x.flip(0)), x.flip(0) + 1)  # reads each input
+
+
+def variant_convnet() -> nn.Module:
+    """The variants' new modules in a net that compiles fast: a harmonic conv, a full-padding conv, a t-vMF head."""
+    from models.fullconv import full_conv
+    from models.harmonic import HarmonicConv2d
+    from models.heads import TvMFHead
+    return nn.Sequential(HarmonicConv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(),
+                         full_conv(8, 16, 3, 2), nn.BatchNorm2d(16), nn.ReLU(),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), TvMFHead(16, 10, 16.0))
+
+
+def test_variants_and_advprop_compile_to_the_eager_steps():
+    """``--compile full`` with the harmonic conv, full padding, the t-vMF head and AdvProp's BatchNorm swap
+    (aot_eager on the CPU): the compiled steps compute what the eager ones do, and the mask holds."""
+    from training.advprop import AdvProp
+
+    def advprop_step(compile_kwargs):
+        model, mask, step = make_step("cpu", "fp32", False, build=variant_convnet, compile_kwargs=compile_kwargs)
+        step.advprop = AdvProp(model, 8 / 255, 2 / 255, 2, random_start=False)  # no random draw: comparable
+        for p in step.advprop.parameters():
+            step.optimizer.params.append(p)
+            step.optimizer.buffers.append(torch.zeros_like(p))
+        return model, mask, step
+
+    eager, step = compiled_matches_eager(advprop_step)
+    for a, b in zip(eager.advprop.tensors(), step.advprop.tensors()):
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)

@@ -14,6 +14,7 @@ import augment
 from datasets import ImageDataset
 from lottery.hparams import Hparams
 from pruning import Mask
+from training.advprop import AdvProp
 from training.batches import DeviceBatches, HostBatches, steps_per_chunk, steps_per_epoch
 from training.evaluate import accuracy
 from training.schedule import lr_at
@@ -65,7 +66,11 @@ class LevelTrainer:
     def __init__(self, model: nn.Module, mask: Mask, data: ImageDataset, hp: Hparams, env: Environment):
         self.model, self.hp, self.env, self.data = model, hp, env, data
         t = hp.training
-        self.optimizer = SGD(model.parameters(), t.momentum, t.weight_decay)
+        # AdvProp's auxiliary BatchNorms start as copies of the model's, as the level starts (after the rewind)
+        self.advprop = AdvProp(model, t.advprop_eps / 255, t.advprop_step_size / 255, t.advprop_steps,
+                               t.advprop_start == "random") if t.advprop else None
+        extra = self.advprop.parameters() if self.advprop is not None else []
+        self.optimizer = SGD([*model.parameters(), *extra], t.momentum, t.weight_decay)
         self.apply_mask = mask.applier(model)
         if env.data_path == "gpu":
             self.batches = DeviceBatches(data.x_train, data.y_train, env.device)
@@ -80,7 +85,7 @@ class LevelTrainer:
         self.use_graphs = env.compile != "off" and env.device.type == "cuda"
         trained = torch.compile(model) if env.compile == "full" else model
         self.step = TrainStep(trained, self.optimizer, self.apply_mask, data.num_classes, hp.data.mixup,
-                              hp.data.cutmix, env.device, env.precision, env.channels_last)
+                              hp.data.cutmix, env.device, env.precision, env.channels_last, self.advprop)
         policy = augment.build(hp.data.augment, data.image_size, hp.data.cutout).to(env.device)
         graph_policy = self.use_graphs and len(policy) > 0  # "none" without Cutout is the identity: nothing to capture
         self.augment: Callable[[torch.Tensor], torch.Tensor] = GraphedTransform(policy) if graph_policy else policy
@@ -95,11 +100,16 @@ class LevelTrainer:
         return self._graphed
 
     def state_dict(self) -> dict:
-        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
+        state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
+        if self.advprop is not None:
+            state["advprop_bn"] = self.advprop.state_dict()
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
+        if self.advprop is not None:
+            self.advprop.load_state_dict(state["advprop_bn"])
         self.apply_mask()
 
     def test_accuracy(self) -> float:

@@ -2,7 +2,8 @@
 
 A step takes an already augmented uint8 batch (augmentation runs once per chunk of steps, see
 ``training.batches``), converts it to [0,1] floats, optionally mixes, runs forward/backward under autocast,
-SGD, and re-applies the mask. Loss and correct predictions accumulate in device tensors, read once per epoch;
+SGD, and re-applies the mask. With AdvProp (``training.advprop``) it also draws adversarial examples and trains
+on the mean of both losses. Loss and correct predictions accumulate in device tensors, read once per epoch;
 nothing in a step waits for the host.
 """
 from __future__ import annotations
@@ -14,27 +15,38 @@ import torch.nn.functional as F
 from torch import nn
 
 from augment import mix_batch
+from training.advprop import AdvProp
 from training.precision import autocast, to_float
 from training.sgd import SGD
 
 
 class TrainStep:
     def __init__(self, model: nn.Module, optimizer: SGD, apply_mask: Callable[[], None], num_classes: int,
-                 mixup: float, cutmix: float, device: torch.device, precision: str, channels_last: bool):
+                 mixup: float, cutmix: float, device: torch.device, precision: str, channels_last: bool,
+                 advprop: AdvProp | None = None):
         self.model, self.optimizer, self.apply_mask = model, optimizer, apply_mask
         self.num_classes, self.mixup, self.cutmix = num_classes, mixup, cutmix
         self.device, self.precision, self.channels_last = device, precision, channels_last
+        self.advprop = advprop
         self.loss_sum = torch.zeros((), device=device)
         self.correct = torch.zeros((), dtype=torch.long, device=device)
+
+    def _loss(self, inputs: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with autocast(self.device, self.precision):
+            logits = self.model(inputs)
+        return F.cross_entropy(logits.float(), target), logits
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> None:
         inputs = to_float(x, self.channels_last)
         target = y
         if self.mixup > 0 or self.cutmix > 0:
             inputs, target = mix_batch(inputs, y, self.num_classes, self.mixup, self.cutmix)
-        with autocast(self.device, self.precision):
-            logits = self.model(inputs)
-        loss = F.cross_entropy(logits.float(), target)
+        loss, logits = self._loss(inputs, target)
+        if self.advprop is not None:
+            adversarial = self.advprop.attack(lambda adv: self._loss(adv, target)[0], inputs)
+            with self.advprop.auxiliary():
+                adversarial_loss, _ = self._loss(adversarial, target)
+            loss = (loss + adversarial_loss) / 2
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()
@@ -45,6 +57,12 @@ class TrainStep:
 
     def metric_tensors(self) -> list[torch.Tensor]:
         return [self.loss_sum, self.correct]
+
+    def state_tensors(self) -> list[torch.Tensor]:
+        """Every tensor a step writes: model parameters and buffers, AdvProp's twins, momentum, lr, metrics."""
+        extra = self.advprop.tensors() if self.advprop is not None else []
+        return [*self.model.parameters(), *self.model.buffers(), *extra, *self.optimizer.buffers,
+                self.optimizer.lr, *self.metric_tensors()]
 
 
 class GraphedStep:
@@ -59,8 +77,7 @@ class GraphedStep:
     def __init__(self, step: TrainStep, x: torch.Tensor, y: torch.Tensor, warmup_steps: int = 3):
         self.step = step
         self.x, self.y = x.clone(), y.clone()
-        model, opt = step.model, step.optimizer
-        state = [*model.parameters(), *model.buffers(), *opt.buffers, opt.lr, *step.metric_tensors()]
+        state = step.state_tensors()
         saved = [t.detach().clone() for t in state]
         stream = torch.cuda.Stream(step.device)
         stream.wait_stream(torch.cuda.current_stream(step.device))
@@ -68,7 +85,7 @@ class GraphedStep:
             for _ in range(warmup_steps):
                 step(self.x, self.y)
         torch.cuda.current_stream(step.device).wait_stream(stream)
-        for p in model.parameters():
+        for p in step.optimizer.params:
             p.grad = None  # gradients are allocated inside the graph's memory pool
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph):
