@@ -2,10 +2,12 @@
 
 DEIC layout (EuroSAT, ISIC 2018, CLaMM, CUB): ``ROOT/imgs/...`` holds the images and ``ROOT/trainval.txt``,
 ``ROOT/test.txt`` (also ``train.txt`` and ``val.txt`` in the benchmark) list ``relative/path label`` per line.
-Paths are taken exactly as written, relative to ``imgs/`` (the released loader matched file names by substring
-and could bind the wrong image); the label is the last field, so paths may contain spaces. Labels may be
-numbers (ordered numerically) or names (ordered alphabetically); the classes are those the two split files
-name. ``imagenet_subset`` is an ImageFolder tree ``ROOT/train/<wnid>/*`` and ``ROOT/val/<wnid>/*`` (classes from
+The benchmark's files name images without their extension (``AnnualCrop/AnnualCrop_44``): a path binds the
+file of exactly that name under ``imgs/``, or else the one file that is that name plus an image extension
+(``AnnualCrop_44.jpg``, never ``AnnualCrop_440.jpg``: the released loader matched names by substring and could
+bind the wrong image); none or several is an error naming the split file's line. The label is the last field,
+so paths may contain spaces. Labels may be numbers (ordered numerically) or names (ordered alphabetically);
+the classes are those the two split files name. ``imagenet_subset`` is an ImageFolder tree ``ROOT/train/<wnid>/*`` and ``ROOT/val/<wnid>/*`` (classes from
 ``train/``), listed by torchvision's ``make_dataset``.
 
 Each dataset has a ``Recipe``: the model input side, channels, how training crops are taken (see
@@ -14,6 +16,7 @@ Each dataset has a ``Recipe``: the model input side, channels, how training crop
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,7 +66,30 @@ def _relative(rel: str) -> bool:
     return bool(parts) and not Path(rel).is_absolute() and ".." not in parts
 
 
-def read_split(root: Path, split: str) -> Listing:
+def image_tree(imgs: Path) -> set[str]:
+    """Every file under ``imgs`` (symbolic links followed), as a POSIX path relative to it."""
+    if not imgs.is_dir():
+        raise UserError(f"no image folder {imgs} (DEIC layout: ROOT/imgs/ and ROOT/trainval.txt, ROOT/test.txt; "
+                        f"see README: Datasets)")
+    found = set()
+    for folder, _, names in os.walk(imgs, followlinks=True):
+        prefix = Path(folder).relative_to(imgs).as_posix()
+        found.update(name if prefix == "." else f"{prefix}/{name}" for name in names)
+    return found
+
+
+def bind(rel: str, tree: set[str], origin: str, imgs: Path) -> Path:
+    """The one file ``rel`` names: itself, or else ``rel`` plus an image extension (either case)."""
+    if rel in tree:
+        return imgs / rel
+    matches = sorted({rel + e for ext in IMG_EXTENSIONS for e in (ext, ext.upper())} & tree)
+    if len(matches) != 1:
+        what = "no image file" if not matches else f"{len(matches)} image files ({', '.join(matches)}) for"
+        raise UserError(f"{origin}: {what} {imgs / rel} (with or without an image extension)")
+    return imgs / matches[0]
+
+
+def read_split(root: Path, split: str, tree: set[str]) -> Listing:
     """``ROOT/<split>.txt`` as (file under ROOT/imgs, label) pairs; every error names the file and line."""
     path = root / f"{split}.txt"
     if not path.is_file():
@@ -77,7 +103,8 @@ def read_split(root: Path, split: str) -> Listing:
         origin = f"{path}:{number}"
         if len(fields) != 2 or not _relative(fields[0]):
             raise UserError(f"{origin}: expected 'relative/path label', got {line.strip()!r}")
-        listing.append((ImageFile(root / "imgs" / fields[0], origin), fields[1]))
+        file = bind(Path(fields[0]).as_posix(), tree, origin, root / "imgs")
+        listing.append((ImageFile(file, origin), fields[1]))
     if not listing:
         raise UserError(f"{path} lists no images")
     return listing
@@ -89,7 +116,8 @@ def _class_order(labels: set[str]) -> list[str]:
 
 
 def deic_listings(root: Path, train_split: str = "trainval", test_split: str = "test") -> tuple[Listing, Listing, list[str]]:
-    train, test = read_split(root, train_split), read_split(root, test_split)
+    tree = image_tree(root / "imgs")
+    train, test = read_split(root, train_split, tree), read_split(root, test_split, tree)
     classes = _class_order({label for _, label in train + test})
     return train, test, classes
 

@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 
 CLASS_DIRS = ("c1", "c10", "c2")  # c1 is a prefix of c10
-FILE_STEMS = ("img1", "sub/img10", "img11", "img2", "sub/deep/img1")  # img1 is a prefix of img10, img11
+FILE_STEMS = ("img1", "img10", "img11", "sub/img2", "sub/deep/img1")  # img1 is a prefix of img10, img11
 FORMATS = ("png", "jpg", "tif", "tif16", "png")
 SIZES = ((40, 30), (30, 40))  # (width, height)
 TOLERANCE = 3.0  # |mean of a loaded image - its file's value| (JPEG and resizing move the mean a little)
@@ -49,13 +49,14 @@ def _files(per_class: int, first: int) -> list[tuple[str, int, str]]:
 
 def write_deic(root: Path, train_per_class: int = 3, test_per_class: int = 2, names: bool = False) -> dict:
     """``root/imgs/...`` with ``trainval.txt`` and ``test.txt`` (labels 0, 1, 2, or class names with ``names``).
-    Returns {split: [(relative path, class index, file value)]} in split-file order."""
+    Most lines name their file without the extension, as the benchmark's files do; the rest with it.
+    Returns {split: [(relative path as listed, class index, file value)]} in split-file order."""
     listing, k = {}, 0
     for split, per_class, first in (("trainval", train_per_class, 0), ("test", test_per_class, train_per_class)):
         rows = []
         for rel, c, fmt in _files(per_class, first):
             write_image(root / "imgs" / rel, k, fmt, grayscale=k % 2 == 0, size=SIZES[k % 2])
-            rows.append((rel, c, value(k)))
+            rows.append((rel if k % 3 == 0 else rel.rsplit(".", 1)[0], c, value(k)))
             k += 1
         rows = rows[1::2] + rows[::2]  # not in path order
         label = (lambda c: f"species_{CLASS_DIRS[c]}") if names else str

@@ -95,17 +95,18 @@ def test_test_images_are_the_torchvision_test_transform(deic):
     train, _ = stored_sizes("isic")
     for split, x, size in (("test", d.x_test, SIZE), ("trainval", d.x_train, train)):
         for i, (rel, _, _) in enumerate(listing[split]):
-            if not rel.endswith(".png"):
+            path = next((root / "imgs").glob(rel.removesuffix(".png") + ".png"), None)
+            if path is None:
                 continue
-            with Image.open(root / "imgs" / rel) as img:
+            with Image.open(path) as img:
                 expected = T.Compose([T.Resize(train), T.CenterCrop(size), T.PILToTensor()])(img.convert("RGB"))
             assert torch.equal(x[i], expected), rel
 
 
 def test_labels_may_be_names_and_classes_come_from_the_split_files(deic):
     root, _ = deic("cub")
-    (root / "test.txt").write_text((root / "test.txt").read_text() + "c2/img2.png species_zz\n")
-    (root / "imgs" / "c2" / "img2.png").write_bytes((root / "imgs" / "c1" / "img1.png").read_bytes())
+    (root / "test.txt").write_text((root / "test.txt").read_text() + "c2/extra species_zz\n")
+    (root / "imgs" / "c2" / "extra.png").write_bytes((root / "imgs" / "c1" / "img1.png").read_bytes())
     d = datasets.load("cub", str(root), SIZE)
     assert d.num_classes == 4 and d.y_test.tolist()[-1] == 3  # species_zz sorts last
 
@@ -124,7 +125,7 @@ def test_decoding_happens_once_then_the_cache_serves(deic, monkeypatch):
     datasets.load("isic", str(root), SIZE * 2)
     assert len(calls) == 15, "another stored size is another cache"
     calls.clear()
-    (root / "imgs" / "c1" / "img1.png").touch()  # a changed file invalidates its split's cache
+    next((root / "imgs" / "c1").glob("img1.*")).touch()  # a changed file invalidates its split's cache
     datasets.load("isic", str(root), SIZE)
     assert len(calls) == 9
 
@@ -144,7 +145,9 @@ def run_cli(capsys, argv) -> tuple[int, str]:
 def test_missing_file_is_one_line_naming_file_and_split_line(deic, tmp_path, capsys):
     root, listing = deic("clamm")
     rel = listing["test"][2][0]
-    (root / "imgs" / rel).unlink()
+    assert "." not in rel, "the benchmark's split files name images without their extension"
+    (path,) = (root / "imgs").glob(rel + ".*")
+    path.unlink()
     rc, err = run_cli(capsys, ["--dataset", "clamm", "--data-root", str(root), "--image-size", str(SIZE),
                                "--out", str(tmp_path / "runs"), "--device", "cpu"])
     lines = [line for line in err.splitlines() if line.strip() and "decoding" not in line]
@@ -154,10 +157,16 @@ def test_missing_file_is_one_line_naming_file_and_split_line(deic, tmp_path, cap
 
 def test_unreadable_file_and_bad_lines_are_one_line_errors(deic):
     root, listing = deic("cub")
-    rel = listing["trainval"][4][0]
-    (root / "imgs" / rel).write_bytes(b"not an image")
-    with pytest.raises(UserError, match=rf"trainval.txt:5: cannot read .*{rel}"):
+    line, rel = next((i + 1, rel) for i, (rel, _, _) in enumerate(listing["trainval"]) if "." not in rel)
+    (path,) = (root / "imgs").glob(rel + ".*")
+    path.write_bytes(b"not an image")
+    with pytest.raises(UserError, match=rf"trainval.txt:{line}: cannot read .*{path.name}"):
         datasets.load("cub", str(root), SIZE)
+    path.with_suffix(".bmp").write_bytes(b"")  # a second file that the extension-less line could mean
+    with pytest.raises(UserError, match=rf"trainval.txt:{line}: 2 image files .*{rel}"):
+        datasets.load("cub", str(root), SIZE)
+    path.with_suffix(".bmp").unlink()
+    path.write_bytes((root / "imgs" / listing["trainval"][4][0]).read_bytes())
     (root / "test.txt").write_text("../outside.png 0\n")
     with pytest.raises(UserError, match=r"test.txt:1: expected 'relative/path label'"):
         datasets.load("cub", str(root), SIZE)

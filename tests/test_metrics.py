@@ -65,15 +65,15 @@ def test_confusion_counts_on_the_device_in_batches():
 
 
 def test_long_tailed_run_records_shot_groups(tmp_path):
-    # synthetic: 10 classes; exp long tail from 150 to 150 * 0.05 = 7 images: many, medium and few classes
-    argv = tiny_argv(tmp_path, "--per-class", "150", "--long-tail", "exp", "--imbalance", "0.05", "--rounds", "1",
-                     "--epochs", "2", "--batch-size", "100")
+    # synthetic: 10 classes; exp long tail from 110 to 11 images: many, medium and few classes
+    argv = tiny_argv(tmp_path, "--per-class", "110", "--long-tail", "exp", "--imbalance", "0.1", "--rounds", "1",
+                     "--epochs", "1", "--rewind", "init", "--batch-size", "100")
     assert main(argv) == 0
     (run,) = tmp_path.iterdir()
     results = json.loads((run / "results.json").read_text())
     level = results["levels"][0]
     assert json.loads((run / "level_0" / "metrics.json").read_text())["result"] == level
-    train_counts = [int(150 * 0.05 ** (i / 9)) for i in range(10)]
+    train_counts = [int(110 * 0.1 ** (i / 9)) for i in range(10)]
     groups = [shot_group(n) for n in train_counts]
     assert set(groups) == {"many", "medium", "few"}
     for group in ("many", "medium", "few"):
@@ -84,7 +84,7 @@ def test_long_tailed_run_records_shot_groups(tmp_path):
 
 
 def test_balanced_runs_have_no_shot_groups_and_keep_the_old_keys(tmp_path):
-    assert main(tiny_argv(tmp_path, "--rounds", "1", "--epochs", "2")) == 0
+    assert main(tiny_argv(tmp_path, "--rounds", "1", "--epochs", "2", "--per-class", "10")) == 0
     (run,) = tmp_path.iterdir()
     level = json.loads((run / "results.json").read_text())["levels"][0]
     old = {"level", "density", "test_acc", "best_test_acc", "train_acc", "train_loss", "epochs", "seconds"}
