@@ -247,3 +247,19 @@ def test_one_level_imp_run_on_each_fixture(tmp_path, capsys, name):
     headline = "test_balanced_acc" if name == "isic" else "test_acc"
     assert results["headline"] == headline
     assert header[2] == ("balanced" if name == "isic" else "test"), "the headline leads the console table"
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("data_path", ["gpu", "cpu"])
+def test_one_level_at_224_px_on_cuda(tmp_path, capsys, data_path):
+    """The paper's sizes on the GPU path: 256-px training images cropped to 224 inside the augmentation's CUDA
+    graph, the step's graph at 224, evaluation of the stored 224-px test images; both data paths."""
+    root = tmp_path / "data"
+    write_deic(root)
+    rc = main(["--dataset", "isic", "--data-root", str(root), "--width", "8", "--rounds", "2", "--epochs", "3",
+               "--rewind", "epoch:1", "--batch-size", "4", "--lr", "0.001", "--augment", "autoaug", "--cutout",
+               "--data-path", data_path, "--out", str(tmp_path / "runs")])
+    assert rc == 0, capsys.readouterr().err
+    (run,) = (tmp_path / "runs").iterdir()
+    levels = json.loads((run / "results.json").read_text())["levels"]
+    assert len(levels) == 2 and all(len(level["test_class_acc"]) == 3 for level in levels)
