@@ -145,9 +145,16 @@ def imagefolder_listings(root: Path) -> tuple[Listing, Listing, list[str]]:
 
 def _stats(x: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Per-channel mean and std in [0, 1] units over up to STATS_IMAGES evenly spaced images."""
-    sample = x[:: max(1, len(x) // STATS_IMAGES)].astype(np.float64) / 255
-    std = np.maximum(sample.std((0, 2, 3)), 1 / 255)  # a flat channel must not divide by zero
-    return tuple(sample.mean((0, 2, 3)).tolist()), tuple(std.tolist())
+    sample = x[:: max(1, len(x) // STATS_IMAGES)]
+    total, squares = np.zeros(x.shape[1]), np.zeros(x.shape[1])
+    for start in range(0, len(sample), 100):  # in chunks: 2000 images at 256 px would be 3 GB as float64
+        chunk = sample[start:start + 100].astype(np.float64) / 255
+        total += chunk.sum((0, 2, 3))
+        squares += (chunk ** 2).sum((0, 2, 3))
+    count = len(sample) * x.shape[2] * x.shape[3]
+    mean = total / count
+    std = np.sqrt(np.maximum(squares / count - mean ** 2, 0))
+    return tuple(mean.tolist()), tuple(np.maximum(std, 1 / 255).tolist())  # a flat channel must not divide by 0
 
 
 def load_folder(name: str, root: str, image_size: int = 0) -> ImageDataset:

@@ -61,6 +61,8 @@ def test_deic_binds_each_line_to_its_file_with_its_class(deic, name):
     assert d.num_classes == 3 and np.bincount(d.y_train.numpy()).tolist() == [3, 3, 3]
     assert np.bincount(d.y_test.numpy()).tolist() == [2, 2, 2]
     assert d.image_size == test and d.train_size == train and d.in_channels == channels
+    pixels = d.x_train.double().div(255).transpose(0, 1).reshape(channels, -1)
+    assert np.allclose(d.mean, pixels.mean(1).numpy()) and np.allclose(d.std, pixels.std(1, correction=0).numpy())
     assert_bound(d.x_train, d.y_train, listing["trainval"])
     assert_bound(d.x_test, d.y_test, listing["test"])
 
