@@ -1,12 +1,17 @@
 """The in-memory image dataset every loader returns."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
 from utils.errors import UserError
+
+# How training images become model inputs (the base stage of augment.build):
+#   "pad":     stored at the input size; random crop from the zero-padded image (CIFAR, EuroSAT)
+#   "resized": stored larger than the input; random-resized crop down to the input size (the ImageNet recipe)
+CROPS = ("pad", "resized")
 
 
 @dataclass
@@ -14,6 +19,11 @@ class ImageDataset:
     """Train and test splits as uint8 [N, C, H, W] images and int64 labels, on the CPU.
 
     ``mean`` and ``std`` are the per-channel statistics (in [0,1] units) that models normalise with.
+    Test images are stored exactly as the model sees them (already resized and centre-cropped: no transform at
+    test time), so ``image_size`` is the test side. Training images are stored at that size too for
+    ``crop="pad"``, or larger for ``crop="resized"`` (the training augmentation crops them to ``image_size``).
+    ``vflip`` adds vertical flips to the training augmentation; ``headline`` is the result key the console table
+    leads with (``test_acc`` or ``test_balanced_acc``).
     """
     name: str
     x_train: torch.Tensor
@@ -23,13 +33,24 @@ class ImageDataset:
     num_classes: int
     mean: tuple[float, ...]
     std: tuple[float, ...]
+    crop: str = "pad"
+    vflip: bool = False
+    headline: str = "test_acc"
 
     def __post_init__(self) -> None:
         # crops, Cutout, the policies and the model stems all take one side length
         for split, x in (("train", self.x_train), ("test", self.x_test)):
-            if x.ndim != 4 or x.shape[2] != x.shape[3] or x.shape[1:] != self.x_train.shape[1:]:
-                raise UserError(f"{self.name}: {split} images must be square [N, C, S, S] with one shape for both "
-                                 f"splits, got {tuple(x.shape)}")
+            if x.ndim != 4 or x.shape[2] != x.shape[3] or x.shape[1] != self.x_train.shape[1]:
+                raise UserError(f"{self.name}: {split} images must be square [N, C, S, S] with the same channels "
+                                f"in both splits, got {tuple(x.shape)}")
+        if self.crop not in CROPS:
+            raise ValueError(f"{self.name}: crop must be one of {CROPS}, got {self.crop!r}")
+        if self.crop == "pad" and self.train_size != self.image_size:
+            raise ValueError(f"{self.name}: with crop='pad' train and test images need one size, got "
+                             f"{self.train_size} and {self.image_size}")
+        if self.crop == "resized" and self.train_size < self.image_size:
+            raise ValueError(f"{self.name}: training images ({self.train_size} px) are smaller than the "
+                             f"{self.image_size}-px input they are cropped to")
 
     @property
     def in_channels(self) -> int:
@@ -37,13 +58,18 @@ class ImageDataset:
 
     @property
     def image_size(self) -> int:
+        """The model's input side: the stored test images, and the training images after augmentation."""
+        return self.x_test.shape[2]
+
+    @property
+    def train_size(self) -> int:
+        """The stored training images' side."""
         return self.x_train.shape[2]
 
     def subset(self, indices: np.ndarray) -> "ImageDataset":
         """The same dataset with only ``indices`` of the training split."""
         idx = torch.as_tensor(indices, dtype=torch.long)
-        return ImageDataset(self.name, self.x_train[idx], self.y_train[idx], self.x_test, self.y_test,
-                            self.num_classes, self.mean, self.std)
+        return replace(self, x_train=self.x_train[idx], y_train=self.y_train[idx])
 
 
 def _images(name: str, key: str, x: np.ndarray) -> torch.Tensor:

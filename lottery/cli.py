@@ -58,6 +58,7 @@ def validate(hp: Hparams) -> None:
     _check(d.per_class >= 0, f"--per-class must be >= 0, got {d.per_class}")
     _check(d.per_class == 0 or d.data_fraction == 1.0, "give --data-fraction or --per-class, not both")
     _check(0 < d.imbalance <= 1, f"--imbalance must be in (0, 1], got {d.imbalance}")
+    _check(d.image_size == 0 or d.image_size >= 8, f"--image-size must be 0 or >= 8, got {d.image_size}")
     _check(d.cutout >= 0 and d.mixup >= 0 and d.cutmix >= 0, "--cutout, --mixup and --cutmix must be >= 0")
     _check(hp.model.width >= 1, f"--width must be >= 1, got {hp.model.width}")
     _validate_model(hp)

@@ -66,7 +66,10 @@ def _flag(default: Any, help: str, choices: Callable[[], list[str]] | None = Non
 
 @dataclass(frozen=True)
 class DataHparams:
-    dataset: str = _flag("cifar10", "dataset", _choices(_datasets))
+    dataset: str = _flag("cifar10", "dataset (README: Datasets)", _choices(_datasets))
+    image_size: int = _flag(0, "model input side in pixels for the image-file datasets (training images are "
+                            "stored at 256/224 of it for the ImageNet-style ones); 0 = the dataset's own "
+                            "(EuroSAT 64, the others 224)")
     data_fraction: float = _flag(1.0, "fraction of the training set kept, class-balanced, 0 < F <= 1")
     per_class: int = _flag(0, "training images kept per class (instead of --data-fraction); 0 = use the fraction")
     data_seed: int = _flag(0, "seed of the subset draw (independent of --seed)")
@@ -143,7 +146,8 @@ class JobHparams:
     run id. (``rounds`` is here because level k does not depend on how many levels follow: a finished run
     rerun with more rounds continues where it stopped.)"""
     rounds: int = _flag(16, "IMP levels, the dense one included: densities (1-rate)^0 .. (1-rate)^(rounds-1)")
-    data_root: str = _flag("data", "folder holding <dataset>.npz or torchvision's download")
+    data_root: str = _flag("data", "folder holding <dataset>.npz or torchvision's download, or an image-file "
+                           "dataset's files (README: Datasets)")
     out: str = _flag("runs", "output folder; each run writes <out>/<run-id>/")
     device: str = _flag("auto", "cuda when available, else cpu; or any torch device string")
     eval_every: int = _flag(10, "epochs between test evaluations; the last epoch of a level is always "

@@ -52,7 +52,7 @@ def run_reinit(hp: Hparams) -> list[dict]:
         mask = Mask.load(trunk.level(level) / "mask.pt", remedy=trunk.redo_hint(level))
         if run_dir.finished_record(level) is None:
             train_level(hp, env, run_dir, model, mask, data, level, (init_state, 0))
-            run_dir.write_results()
-    records = run_dir.write_results()
-    print(format_table(records))
+            run_dir.write_results(data.headline)
+    records = run_dir.write_results(data.headline)
+    print(format_table(records, data.headline))
     return records

@@ -23,7 +23,10 @@ from lottery.hparams import Hparams
 from utils.errors import UserError
 from utils.io import load_json, remove_stale_temporaries, save_json, save_numpy, save_text
 
-RESULT_COLUMNS = ("level", "density", "test_acc", "best_test_acc", "train_acc", "train_loss", "epochs", "seconds")
+RESULT_COLUMNS = ("level", "density", "test_acc", "best_test_acc", "train_acc", "train_loss", "epochs", "seconds",
+                  "test_balanced_acc")
+# what each result key is called in the console table
+HEADLINE_NAMES = {"test_acc": "test acc", "test_balanced_acc": "balanced"}
 _LEVEL = re.compile(r"level_([0-9]+)")
 
 
@@ -140,22 +143,27 @@ class RunDir:
                 found.add(environment["precision"])
         return found
 
-    def write_results(self) -> list[dict]:
-        """results.json and results.csv listing every finished level on disk; returns those records."""
+    def write_results(self, headline: str = "test_acc") -> list[dict]:
+        """results.json and results.csv listing every finished level on disk; returns those records.
+        ``headline`` is the result key the dataset's benchmark reports (``test_acc`` or ``test_balanced_acc``);
+        in results.csv, levels finished before a column existed leave it empty."""
         records = [self.finished_record(k) for k in self.finished_levels()]
-        save_json({"hparams": self.hp.to_dict(), "levels": records}, self.root / "results.json")
+        save_json({"hparams": self.hp.to_dict(), "headline": headline, "levels": records},
+                  self.root / "results.json")
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=RESULT_COLUMNS, lineterminator="\n")
         writer.writeheader()
-        writer.writerows({c: r[c] for c in RESULT_COLUMNS} for r in records)
+        writer.writerows({c: r.get(c) for c in RESULT_COLUMNS} for r in records)
         save_text(buf.getvalue(), self.root / "results.csv")
         return records
 
 
-def format_table(records: list[dict]) -> str:
-    """Density against accuracy, one line per level, in percent."""
-    lines = [f"{'level':>5} {'density':>8} {'test acc':>9} {'best test':>9} {'train acc':>9}"]
+def format_table(records: list[dict], headline: str = "test_acc") -> str:
+    """Density against accuracy, one line per level, in percent; the ``headline`` result comes first."""
+    keys = [headline, *(k for k in HEADLINE_NAMES if k != headline), "best_test_acc", "train_acc"]
+    names = {**HEADLINE_NAMES, "best_test_acc": "best test", "train_acc": "train acc"}
+    lines = [f"{'level':>5} {'density':>8} " + " ".join(f"{names[k]:>9}" for k in keys)]
     for r in records:
-        lines.append(f"{r['level']:>5} {100 * r['density']:>7.2f}% {100 * r['test_acc']:>8.2f}% "
-                     f"{100 * r['best_test_acc']:>8.2f}% {100 * r['train_acc']:>8.2f}%")
+        cells = [f"{'-':>9}" if r.get(k) is None else f"{100 * r[k]:>8.2f}%" for k in keys]
+        lines.append(f"{r['level']:>5} {100 * r['density']:>7.2f}% " + " ".join(cells))
     return "\n".join(lines)

@@ -47,8 +47,13 @@ PRUNE_STREAM, TRAIN_STREAM, REINIT_STREAM = 1, 2, 3
 def load_subset(hp: Hparams) -> tuple[ImageDataset, np.ndarray]:
     """The dataset restricted to the class-balanced (or long-tailed) subset this run trains on."""
     d = hp.data
-    full = datasets.load(d.dataset, hp.job.data_root)
+    full = datasets.load(d.dataset, hp.job.data_root, d.image_size)
     labels = full.y_train.numpy()
+    if d.per_class == 0 and d.data_fraction == 1.0 and d.long_tail == "none":
+        # the whole training set, as it comes: the same indices a balanced draw of everything gives, and the
+        # only choice for a set whose classes differ in size (ISIC's, CLaMM's)
+        indices = np.arange(len(labels))
+        return full.subset(indices), indices
     n_max = datasets.per_class_count(labels, full.num_classes, d.data_fraction, d.per_class)
     counts = datasets.class_counts(n_max, full.num_classes, d.long_tail, d.imbalance)
     indices = datasets.draw_indices(labels, counts, d.data_seed)
@@ -197,9 +202,9 @@ def run(hp: Hparams) -> list[dict]:
                 raise UserError(f"{run_dir.level(later[0])} exists but level {level}, which it is computed from, "
                                 f"is not finished; {run_dir.redo_hint(level)}")
             train_level(hp, env, run_dir, model, mask, data, level, _start(hp, run_dir, level, init_state))
-            run_dir.write_results()
-    records = run_dir.write_results()
-    print(format_table(records))
+            run_dir.write_results(data.headline)
+    records = run_dir.write_results(data.headline)
+    print(format_table(records, data.headline))
     return records
 
 
@@ -281,13 +286,13 @@ def train_level(hp: Hparams, env: Environment, run_dir: RunDir, model: torch.nn.
     record = {"level": level, "density": density, "test_acc": history[-1]["test_acc"],
               "best_test_acc": max(evaluated), "train_acc": history[-1]["train_acc"],
               "train_loss": history[-1]["train_loss"], "epochs": len(history),
-              "seconds": sum(h["seconds"] for h in history)}
+              "seconds": sum(h["seconds"] for h in history), **trainer.last_test}
     save_torch(cpu_state(model), level_dir / "weights.pt")
     mask.save(level_dir / "mask.pt")
     save_json({"result": record, "layers": mask.per_layer(), "history": history, "environment": env.describe()},
               level_dir / "metrics.json")
     checkpoint_path.unlink(missing_ok=True)
     print(f"level {level:>2}: density {100 * density:6.2f}%  test {100 * record['test_acc']:.2f}%  "
-          f"(best {100 * record['best_test_acc']:.2f}%)  train {100 * record['train_acc']:.2f}%  "
-          f"{record['seconds']:.1f}s")
+          f"(best {100 * record['best_test_acc']:.2f}%)  balanced {100 * record['test_balanced_acc']:.2f}%  "
+          f"train {100 * record['train_acc']:.2f}%  {record['seconds']:.1f}s")
     return record

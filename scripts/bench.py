@@ -142,12 +142,13 @@ def bench_case(argv: list[str], warmup: int, timed: int, full_level: bool, tile:
         with Timer(device) as t:
             trainer.run_epoch((warmup + e) % epochs)
         seconds.append(t.seconds)
-    trainer.test_accuracy()  # warm-up: the first evaluation pays for cuDNN autotuning of its batch shape
+    trainer.test_metrics()  # warm-up: the first evaluation pays for cuDNN autotuning of its batch shape
     with Timer(device) as t_eval:
-        trainer.test_accuracy()
+        trainer.test_metrics()
     per_epoch = statistics.median(seconds)
     parts = time_parts(trainer, device, repeats=timed)
-    flops_per_step = training_flops_per_image(model, tuple(data.x_train.shape[1:])) * hp.training.batch_size
+    flops_per_step = training_flops_per_image(model, (data.in_channels, data.image_size, data.image_size)) \
+        * hp.training.batch_size
     parts["step_tflops"] = flops_per_step / parts["step_ms"] / 1e9
     level = {"level_s": epochs * per_epoch + evaluations_per_level(epochs, hp.job.eval_every) * t_eval.seconds,
              "level_kind": "estimated"}

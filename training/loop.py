@@ -16,7 +16,8 @@ from lottery.hparams import Hparams
 from pruning import Mask
 from training.advprop import AdvProp
 from training.batches import DeviceBatches, HostBatches, steps_per_chunk, steps_per_epoch
-from training.evaluate import accuracy
+from training.evaluate import confusion
+from training.metrics import summarise
 from training.schedule import lr_at
 from training.sgd import SGD
 from training.step import GraphedStep, GraphedTransform, TrainStep
@@ -86,7 +87,12 @@ class LevelTrainer:
         trained = torch.compile(model) if env.compile == "full" else model
         self.step = TrainStep(trained, self.optimizer, self.apply_mask, data.num_classes, hp.data.mixup,
                               hp.data.cutmix, env.device, env.precision, env.channels_last, self.advprop)
-        policy = augment.build(hp.data.augment, data.image_size, hp.data.cutout).to(env.device)
+        # training images per class, for the many/medium/few-shot accuracies of long-tailed runs
+        self.shot_counts = (torch.bincount(data.y_train, minlength=data.num_classes).tolist()
+                            if hp.data.long_tail != "none" else None)
+        self.last_test: dict = {}  # the latest evaluation's metrics (training.metrics.summarise)
+        policy = augment.build(hp.data.augment, data.image_size, hp.data.cutout, data.crop,
+                               data.vflip).to(env.device)
         graph_policy = self.use_graphs and len(policy) > 0  # "none" without Cutout is the identity: nothing to capture
         self.augment: Callable[[torch.Tensor], torch.Tensor] = GraphedTransform(policy) if graph_policy else policy
         self._graphed: GraphedStep | None = None
@@ -112,9 +118,13 @@ class LevelTrainer:
             self.advprop.load_state_dict(state["advprop_bn"])
         self.apply_mask()
 
-    def test_accuracy(self) -> float:
-        return float(accuracy(self.model, self.x_test, self.y_test, self.env.device, self.env.precision,
-                              self.env.channels_last))
+    def test_metrics(self) -> dict:
+        """Accuracy, balanced and per-class accuracy (and shot groups when long-tailed) on the test set; the
+        confusion counts accumulate on the device and are read once."""
+        counts = confusion(self.model, self.x_test, self.y_test, self.data.num_classes, self.env.device,
+                           self.env.precision, self.env.channels_last)
+        self.last_test = summarise(counts.cpu().numpy(), self.shot_counts)
+        return self.last_test
 
     def run_epoch(self, epoch: int) -> dict:
         """Train one epoch (global steps ``epoch * steps_per_epoch ...``); returns its training metrics.
@@ -133,7 +143,8 @@ class LevelTrainer:
         for m in metrics:
             m.zero_()
         return {"epoch": epoch + 1, "train_loss": loss_sum / self.steps_per_epoch,
-                "train_acc": correct / (self.steps_per_epoch * t.batch_size), "test_acc": None}
+                "train_acc": correct / (self.steps_per_epoch * t.batch_size), "test_acc": None,
+                "test_balanced_acc": None}
 
     def train(self, level: int, start_epoch: int, history: list[dict], on_epoch_end: EpochCallback,
               desc: str = "") -> list[dict]:
@@ -148,7 +159,8 @@ class LevelTrainer:
             if not math.isfinite(record["train_loss"]):
                 raise DivergenceError(level, epoch, record["train_loss"])
             if epoch + 1 == t.epochs or (job.eval_every > 0 and (epoch + 1) % job.eval_every == 0):
-                record["test_acc"] = self.test_accuracy()
+                test = self.test_metrics()
+                record["test_acc"], record["test_balanced_acc"] = test["test_acc"], test["test_balanced_acc"]
             record["seconds"] = time.perf_counter() - started
             history.append(record)
             bar.set_postfix(loss=f"{record['train_loss']:.3f}", acc=f"{record['train_acc']:.3f}",
