@@ -1,6 +1,7 @@
-"""Shared fixtures: tiny run arguments, one-thread CPU runs, the real-data folder (tests using it skip when it is
-absent), the ``cuda`` marker (such tests skip without a CUDA device; ``pytest -m cuda`` runs only them) and the
-``slow`` marker (skipped unless ``-m slow`` selects them)."""
+"""Shared fixtures: tiny run arguments, one-thread CPU runs, the real-data folders (tests using them skip when they
+are absent), one tiny trained run per session (for evaluate.py and the notebook), the ``cuda`` marker (such tests
+skip without a CUDA device; ``pytest -m cuda`` runs only them) and the ``slow`` marker (skipped unless ``-m slow``
+selects them)."""
 from __future__ import annotations
 
 from pathlib import Path
