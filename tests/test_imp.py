@@ -140,10 +140,11 @@ def test_outputs_layout_and_results_schema(tmp_path):
     root = run_dir_of(tmp_path)
     assert root.name == parse_args(tiny_argv(tmp_path)).run_id()
     results = json.loads((root / "results.json").read_text())
-    assert set(results) == {"hparams", "levels"}
+    assert set(results) == {"hparams", "headline", "levels"} and results["headline"] == "test_acc"
     for r in results["levels"]:
         assert set(r) == {"level", "density", "test_acc", "best_test_acc", "train_acc", "train_loss", "epochs",
-                          "seconds"}
+                          "seconds", "test_balanced_acc", "test_class_acc"}
+        assert len(r["test_class_acc"]) == 10
         assert 0 <= r["test_acc"] <= r["best_test_acc"] <= 1 and 0 < r["density"] <= 1
     assert results["levels"][0]["epochs"] == 3 and results["levels"][1]["epochs"] == 2
     csv_lines = (root / "results.csv").read_text().splitlines()
