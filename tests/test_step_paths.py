@@ -217,3 +217,12 @@ def test_variants_and_advprop_compile_to_the_eager_steps():
     eager, step = compiled_matches_eager(advprop_step)
     for a, b in zip(eager.advprop.tensors(), step.advprop.tensors()):
         torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
+
+
+def test_model_inputs_take_the_models_memory_format_whatever_the_batch_strides():
+    """A channels-last uint8 batch (what `contrast` returns) must reach a default-format model as contiguous."""
+    from training.precision import to_float
+    x = torch.randint(0, 256, (4, 3, 8, 8), dtype=torch.uint8).contiguous(memory_format=torch.channels_last)
+    assert to_float(x, channels_last=False).is_contiguous()
+    assert to_float(x.contiguous(), channels_last=True).is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(to_float(x, False), x.float() / 255)
