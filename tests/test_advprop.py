@@ -82,10 +82,10 @@ def test_advprop_level_trains_aux_statistics_and_saves_a_plain_clean_model(tmp_p
     # accuracy, i.e. with the clean BatchNorms
     plain = models.build("resnet18", data.num_classes, width=4, mean=data.mean, std=data.std)
     plain.load_state_dict(model.state_dict(), strict=True)
-    assert float(accuracy(plain, data.x_test, data.y_test, env.device, "fp32")) == trainer.test_accuracy()
+    assert float(accuracy(plain, data.x_test, data.y_test, env.device, "fp32")) == trainer.test_metrics()["test_acc"]
     with trainer.advprop.auxiliary():
         with_aux = float(accuracy(model, data.x_test, data.y_test, env.device, "fp32"))
-    assert with_aux != trainer.test_accuracy()
+    assert with_aux != trainer.test_metrics()["test_acc"]
     # the resumable checkpoint carries the twins
     state = trainer.state_dict()
     assert set(state["advprop_bn"]) == set(trainer.advprop.aux.state_dict())
