@@ -158,7 +158,8 @@ class JobHparams:
                            "auto: gpu on CUDA", lambda: ["auto", "gpu", "cpu"])
     compile: str = _flag("auto", "graph (CUDA): replay each training step from one captured CUDA graph; full "
                          "(a bare --compile): torch.compile the model too (on a CPU: torch.compile only); "
-                         "off: eager; auto: graph on CUDA, off elsewhere",
+                         "off: eager; auto: on CUDA full for levels of 10,000 steps or more (10% of CIFAR-10 "
+                         "and up), else graph; off elsewhere",
                          lambda: ["auto", "off", "graph", "full"], nargs="?", const="full")
     workers: int = _flag(2, "DataLoader workers of the cpu data path")
 

@@ -139,7 +139,8 @@ class OpenedRun:
         run_dir.record_job()
         run_dir.claim_indices(self.indices)
         print(f"run {hp.run_id()} -> {run_dir.root}  ({len(self.indices)} training images, "
-              f"{self.data.num_classes} classes, {env.device}, {env.precision}, data on {env.data_path})")
+              f"{self.data.num_classes} classes, {env.device}, {env.precision}, data on {env.data_path}, "
+              f"compile {env.compile})")
         earlier = run_dir.recorded_precisions() - {env.precision}
         if earlier:
             print(f"warning: earlier levels of this run trained in {', '.join(sorted(earlier))}; the next ones "
@@ -150,11 +151,11 @@ def open_run(hp: Hparams) -> OpenedRun:
     """Resolve the device, check the output folder, load the subset: everything that can be refused is checked
     here, before anything is written (``OpenedRun.claim`` writes)."""
     device = resolve_device(hp.job.device)
-    env = Environment.resolve(hp, device)
     check_writable(hp.job.out)
     run_dir = RunDir(hp)
     hp = run_dir.hp  # the canonical form, which names the run
     data, indices = load_subset(hp)
+    env = Environment.resolve(hp, device, len(indices))
     return OpenedRun(hp, env, data, indices, run_dir)
 
 

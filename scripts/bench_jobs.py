@@ -37,8 +37,8 @@ def worker(argv: list[str], epochs: int) -> None:
     from utils.seeding import seed_all
 
     hp = parse_args(argv)
-    env = Environment.resolve(hp, resolve_device(hp.job.device))
     data = load_subset(hp)[0]
+    env = Environment.resolve(hp, resolve_device(hp.job.device), len(data.y_train))
     seed_all(hp.training.seed)
     model = build_model(hp, data, env)
     trainer = LevelTrainer(model, Mask.dense(model), data, hp, env)

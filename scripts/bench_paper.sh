@@ -1,38 +1,97 @@
 #!/usr/bin/env bash
 # Speed of the paper recipe on one GPU: ResNet-18, batch 100, --augment autoaug --cutout, bf16, test set
-# evaluated once per level. First proves the path stage by stage (scripts/gpu_check.py: a hang stops there with
-# its stack printed), then prints three tables and one total:
-#   1. 1% of CIFAR-10 (50 images per class): seconds per epoch and one whole level, for each compile mode;
-#   2. 100%: the same 1% repeated 100 times (--tile 100), i.e. 50,000 images and 500 steps per epoch, so the
-#      timing matches the full set even where only a 1% cut of the data is at hand;
-#   3. one complete 16-level IMP run at 1% through main_imp.py, timed end to end.
+# evaluated once per level. Built to run as one unattended job (one call on a borrowed GPU): every step runs
+# under `timeout $LIMIT`, writes its whole output to LOGS/<step>.log and prints only its end, and a summary of
+# all steps comes last. Steps:
+#   check    scripts/gpu_check.py: the CUDA path stage by stage (a hang stops there, with its stack printed);
+#            when it fails, only `tests` still runs
+#   tests    python -m pytest -q -m cuda (TESTS=1)
+#   full     100%: the 1% cut repeated TILE (100) times, i.e. 50,000 images and 500 steps per epoch, for each
+#            compile mode, so the timing matches the full set even where only a 1% cut is at hand
+#   speedups scripts/bench_speedups.py at 100%: what each speed-up of the step buys (SPEEDUPS=1)
+#   profile  scripts/profile_step.py at 100% with the default settings (PROFILE=1)
+#   one      1% of CIFAR-10 (50 images per class): seconds per epoch and one whole level, for each compile mode
+#   imp      one complete 16-level IMP run at 1% through main_imp.py, timed end to end
 #
 #   bash scripts/bench_paper.sh DATA_ROOT [OUT]      # DATA_ROOT holds cifar10.npz (full set or a cut)
 #
 # Knobs (environment): COMPILE_MODES (default "off graph full"), TILE (default 100), EXTRA (flags added to every
 # run, e.g. "--device cpu --width 4 --epochs 2" for a quick check on a CPU with COMPILE_MODES=off), LIMIT
-# (seconds each step may take before it is stopped, default 300), CHECK=0 (skip the stage-by-stage check).
-set -euo pipefail
+# (seconds each step may take, default 300), CHECK=0 (skip the check), CHECK_STAGES (default all), STAGE_LIMIT
+# (seconds per check stage, default 60), TESTS=1, SPEEDUPS=1, PROFILE=1, LOGS (default OUT/logs), PYTHON
+# (default python, else python3).
+set -uo pipefail
 root=${1:?usage: bash scripts/bench_paper.sh DATA_ROOT [OUT]}
 out=${2:-runs/bench_paper}
 cd "$(dirname "$0")/.."
+py=${PYTHON:-$(command -v python >/dev/null && echo python || echo python3)}
 limit=${LIMIT:-300}
+stage_limit=${STAGE_LIMIT:-60}
+tile=${TILE:-100}
+logs=${LOGS:-$out/logs}
+mkdir -p "$logs"
 recipe="--data-root $root --per-class 50 --augment autoaug --cutout ${EXTRA:-}"
 cases=()
 for mode in ${COMPILE_MODES:-off graph full}; do
     cases+=(--case "--compile $mode")
 done
+summary=()
+failed=0
 
+# step NAME SECONDS COMMAND...: run under a time limit, output to LOGS/NAME.log, print its end; exit status kept
+step() {
+    local name=$1 seconds=$2 started rc
+    shift 2
+    echo "== $name: started $(date +%T), limit $seconds s =="
+    started=$(date +%s)
+    timeout -k 10 "$seconds" "$@" >"$logs/$name.log" 2>&1
+    rc=$?
+    tail -n "${TAIL:-25}" "$logs/$name.log"
+    local note=""
+    [[ $rc == 124 || $rc == 137 ]] && note=" (time limit)"
+    summary+=("$name: exit $rc in $(($(date +%s) - started)) s$note")
+    echo "== $name: exit $rc =="
+    [[ $rc == 0 ]] || failed=1
+    return $rc
+}
+
+finish() {
+    echo; echo "== summary (logs in $logs) =="
+    printf '%s\n' "${summary[@]}"
+    [[ -f $logs/full.log ]] && { echo "100% (1% x $tile):"; grep '^|' "$logs/full.log"; }
+    [[ -f $logs/speedups.log ]] && { echo "speed-ups at 100%:"; grep '^|' "$logs/speedups.log"; }
+    [[ -f $logs/one.log ]] && { echo "1% of CIFAR-10:"; grep '^|' "$logs/one.log"; }
+    [[ -f $logs/profile.log ]] && grep -E '^(SGD update|whole step)' "$logs/profile.log"
+    [[ -f $logs/imp.log ]] && grep '^IMP run' "$logs/imp.log"
+    return 0
+}
+
+check_ok=0
 if [[ ${CHECK:-1} != 0 ]]; then
-    echo "== stage-by-stage check =="
-    python scripts/gpu_check.py --flags "$recipe --eval-every 0" --tile "${TILE:-100}" --limit "$limit"
+    stages=${CHECK_STAGES:-cuda,eager,graph,augment,epoch,tiled,compile}
+    n_stages=$(tr , '\n' <<<"$stages" | wc -l)
+    step check "$((n_stages * (stage_limit + 15)))" "$py" scripts/gpu_check.py --flags "$recipe --eval-every 0" \
+        --tile "$tile" --stages "$stages" --limit "$stage_limit" || check_ok=$?
 fi
+[[ ${TESTS:-0} == 1 ]] && step tests "$limit" "$py" -m pytest -q -m cuda -p no:cacheprovider \
+    -o faulthandler_timeout=$((limit - 20))
+if [[ $check_ok != 0 ]]; then
+    echo "the stage-by-stage check failed: nothing else is timed"
+    finish
+    exit 1
+fi
+echo "== 100% (1% x $tile) =="
+step full "$limit" "$py" scripts/bench.py --common "$recipe --eval-every 0" "${cases[@]}" --tile "$tile" --epochs 3 \
+    --warmup-epochs 1
+[[ ${SPEEDUPS:-0} == 1 ]] && step speedups "$limit" "$py" scripts/bench_speedups.py --common "$recipe --eval-every 0" \
+    --tile "$tile" --variants "before,fused SGD,compile,default" --limit "$((limit / 4))"
+[[ ${PROFILE:-0} == 1 ]] && step profile "$limit" "$py" scripts/profile_step.py --common "$recipe --eval-every 0" \
+    --tile "$tile"
 echo "== 1% of CIFAR-10 =="
-timeout "$limit" python scripts/bench.py --common "$recipe --eval-every 0" "${cases[@]}" --full-level
-echo "== 100% (1% x ${TILE:-100}) =="
-timeout "$limit" python scripts/bench.py --common "$recipe --eval-every 0" "${cases[@]}" --tile "${TILE:-100}" \
-    --epochs 3
+step one "$limit" "$py" scripts/bench.py --common "$recipe --eval-every 0" "${cases[@]}" --full-level
 echo "== one IMP run at 1% =="
-started=$(date +%s.%N)
-timeout "$limit" python main_imp.py $recipe --eval-every 0 --out "$out"
-echo "IMP run at 1%: $(python -c "print(f'{$(date +%s.%N) - $started:.1f}')") s in all, results in $out"
+step imp "$limit" bash -c 'started=$(date +%s.%N); "$0" main_imp.py $1 --eval-every 0 --out "$2" &&
+    echo "IMP run at 1%: $(awk "BEGIN {printf \"%.1f\", $(date +%s.%N) - $started}") s in all, results in $2"' \
+    "$py" "$recipe" "$out"
+finish
+exit $failed

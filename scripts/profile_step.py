@@ -8,8 +8,9 @@ warm-up epoch (CUDA-graph capture, cuDNN autotuning, compilation), then profiles
 - the same number of eager steps (the kernels one graph replay contains, each with its own launch),
 - one augmentation chunk,
 
-and prints the top operators by device time (self time; kernels by name for graph replays) and the optimizer's
-update timed alone for the fused and the foreach SGD. On a CPU the same tables show CPU time.
+and prints the top operators by device time (self time; kernels by name for graph replays), the optimizer's
+update timed alone for the fused and the foreach SGD, and the whole step with each of the two updates. On a
+CPU the same tables show CPU time.
 
     python scripts/profile_step.py --common "--data-root .data --per-class 50 --augment autoaug --cutout" \\
         --case "--compile graph" --tile 100
@@ -62,6 +63,25 @@ def optimizer_ms(trainer, fused: bool, repeats: int = 20) -> float:
     return 1000 * statistics.median(times)
 
 
+def step_ms(trainer, x: torch.Tensor, y: torch.Tensor, fused: bool, repeats: int = 5, steps: int = 20) -> float:
+    """Median time of one whole training step as an epoch runs it (re-captured as a CUDA graph on CUDA), with
+    the fused or the foreach SGD update. Capture restores the state it changes; the timed steps do train."""
+    optimizer = trainer.optimizer
+    was_fused, optimizer.fused = optimizer.fused, fused
+    trainer._graphed = None  # capture the step again with this update
+    step = trainer.step_fn(x, y)
+    for _ in range(3):
+        step(x, y)
+    times = []
+    for _ in range(repeats):
+        with Timer(trainer.env.device) as t:
+            for _ in range(steps):
+                step(x, y)
+        times.append(t.seconds / steps)
+    optimizer.fused, trainer._graphed = was_fused, None
+    return 1000 * statistics.median(times)
+
+
 def profile_case(argv: list[str], tile: int, steps: int, rows: int) -> None:
     hp, env, data, model, trainer = build_trainer(argv, tile)
     device = env.device
@@ -85,6 +105,8 @@ def profile_case(argv: list[str], tile: int, steps: int, rows: int) -> None:
     print(profile_table(lambda: trainer.augment(x_chunk), device, rows))
     print(f"\nSGD update alone: fused {optimizer_ms(trainer, True):.3f} ms, "
           f"foreach {optimizer_ms(trainer, False):.3f} ms")
+    print(f"whole step ({type(step).__name__}): fused SGD {step_ms(trainer, x, y, True):.3f} ms, "
+          f"foreach {step_ms(trainer, x, y, False):.3f} ms, fused again {step_ms(trainer, x, y, True):.3f} ms")
 
 
 def main(argv: list[str] | None = None) -> int:

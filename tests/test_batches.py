@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from lottery.cli import parse_args
-from lottery.runner import build_model, load_subset
+from lottery.runner import build_model, load_subset, open_run
 from pruning import Mask
 from training.batches import (CHUNK_VALUES, DeviceBatches, HostBatches, chunk_indices, epoch_order,
                               steps_per_chunk)
-from training.loop import Environment, LevelTrainer
+from training.loop import COMPILE_MIN_STEPS, Environment, LevelTrainer, auto_compile
 from tests.conftest import tiny_argv
 
 CIFAR_IMAGE = 3 * 32 * 32
@@ -90,3 +90,28 @@ def test_cuda_environment_turns_on_cudnn_autotuning(monkeypatch):
     env = Environment.resolve(parse_args(tiny_argv("unused", "--device", "cuda")), torch.device("cuda"))
     assert torch.backends.cudnn.benchmark is True
     assert (env.precision, env.channels_last, env.data_path, env.compile) == ("bf16", True, "gpu", "graph")
+
+
+def test_compile_auto_compiles_only_levels_long_enough_to_repay_the_compilation(monkeypatch):
+    monkeypatch.setattr("training.loop.has_triton", lambda: True)
+    hp = parse_args(tiny_argv("unused", "--epochs", "200", "--batch-size", "100"))
+    cuda = torch.device("cuda")
+    assert COMPILE_MIN_STEPS == 10_000
+    assert auto_compile(hp, cuda, 5000) == "full"  # 10% of CIFAR-10: 50 steps x 200 epochs
+    assert auto_compile(hp, cuda, 4901) == "full"  # a last, topped-up batch is a step too
+    assert auto_compile(hp, cuda, 4900) == "graph"  # 49 steps x 200 epochs
+    assert auto_compile(hp, cuda, None) == "graph"  # size unknown (evaluation only)
+    assert auto_compile(hp, torch.device("cpu"), 50_000) == "off"
+    monkeypatch.setattr("training.loop.has_triton", lambda: False)
+    assert auto_compile(hp, cuda, 50_000) == "graph"  # torch.compile needs Triton on CUDA
+
+
+def test_the_run_resolves_compile_auto_from_its_training_set(monkeypatch, tmp_path):
+    seen = []
+    monkeypatch.setattr("training.loop.auto_compile", lambda hp, device, n: seen.append(n) or "off")
+    hp = parse_args(tiny_argv(tmp_path, "--per-class", "7"))
+    opened = open_run(hp)
+    assert seen == [70] and opened.env.compile == "off"
+    assert Environment.resolve(hp, torch.device("cpu"), 70).compile == "off"
+    assert Environment.resolve(parse_args(tiny_argv("unused", "--compile", "full")), torch.device("cpu"),
+                               70).compile == "full"

@@ -69,7 +69,13 @@ def test_paper_recipe_script_runs_all_three_measurements_on_a_cpu(tmp_path):
     out = done.stdout
     for heading in ("== 1% of CIFAR-10 ==", "== 100% (1% x 2) ==", "== one IMP run at 1% =="):
         assert heading in out
-    assert "(measured, 2 epochs)" in out and "(estimated, 2 epochs)" in out
+    # every step's whole output is in its log; the summary at the end names each step and its exit status
+    summary = out.split("== summary")[1]
+    assert [line.split(":")[0] for line in summary.splitlines()[1:4]] == ["full", "one", "imp"]
+    assert all(": exit 0 in " in line for line in summary.splitlines()[1:4])
+    assert "(measured, 2 epochs)" in summary and "(estimated, 2 epochs)" in summary
+    assert "IMP run at 1%: " in summary
+    assert {p.name for p in (tmp_path / "logs").iterdir()} == {"full.log", "one.log", "imp.log"}
     (results,) = tmp_path.glob("*/results.json")
     assert [r["level"] for r in json.loads(results.read_text())["levels"]] == [0, 1]
 
@@ -85,3 +91,48 @@ def test_bench_jobs_times_runs_one_after_another_and_at_once(capsys):
     for line in table:
         sequential, together, speedup = (float(c.strip().rstrip("x")) for c in line.split("|")[2:5])
         assert sequential > 0 and together > 0 and speedup == pytest.approx(together / sequential, rel=0.02)
+
+
+def test_a_step_that_fails_is_reported_and_fails_the_script(tmp_path):
+    env = {**os.environ, "COMPILE_MODES": "off", "TILE": "2", "CHECK": "0", "LIMIT": "60",
+           "EXTRA": "--device cpu --dataset synthetic --width 4 --epochs 1 --no-such-flag"}
+    done = subprocess.run(["bash", str(BENCH.parent / "bench_paper.sh"), "unused", str(tmp_path)], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    summary = done.stdout.split("== summary")[1]
+    assert "full: exit 2 in" in summary and "imp: exit 2 in" in summary
+    assert "--no-such-flag" in (tmp_path / "logs" / "full.log").read_text()
+
+
+def _bench_speedups():
+    spec = importlib.util.spec_from_file_location("bench_speedups", BENCH.parent / "bench_speedups.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_speedup_variants_change_what_they_name(monkeypatch):
+    import torch
+    import training.loop as loop
+    speedups = _bench_speedups()
+    monkeypatch.setattr(loop, "SGD", loop.SGD)  # restored after the test
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark_limit", torch.backends.cudnn.benchmark_limit)
+    _, _, _, _, trainer = bench.build_trainer(TINY.split())
+    assert trainer.optimizer.fused is True  # the default on a CPU
+    speedups.apply_settings(speedups.VARIANTS["before"][1])
+    assert bench.build_trainer(TINY.split())[-1].optimizer.fused is False
+    speedups.apply_settings(speedups.VARIANTS["cudnn-all"][1])
+    assert bench.build_trainer(TINY.split())[-1].optimizer.fused is True
+    assert torch.backends.cudnn.benchmark_limit == 0
+
+
+def test_speedups_table_times_each_variant_in_its_own_process(capsys):
+    speedups = _bench_speedups()
+    tiny = "--dataset synthetic --per-class 10 --width 4 --batch-size 50 --device cpu"
+    assert speedups.main(["--common", tiny, "--variants", "default,before", "--epochs", "1", "--limit", "120"]) == 1
+    table = capsys.readouterr().out.split("| variant |")[1].splitlines()[2:]
+    default, before = (line.split("|")[1:-1] for line in table)
+    assert default[0].strip() == "default" and default[1].strip() == "fp32, compile off, data on cpu"
+    assert default[3].strip() == "1.00x" and float(default[2]) > 0 and float(default[6]) > 0
+    # --compile graph needs CUDA: the failure is the row, not a crash of the table
+    assert before[0].strip() == "before" and "needs a CUDA device" in before[1]

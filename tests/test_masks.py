@@ -147,3 +147,9 @@ def test_empty_layers_are_reported():
     mask[first] = torch.zeros_like(mask[first])
     assert mask.empty_layers() == [first]
     assert mask.per_layer()[first]["density"] == 0.0
+
+
+def test_sgd_uses_the_fused_kernel_where_torch_has_one():
+    assert SGD(torch.nn.Linear(2, 2).parameters(), momentum=0.9, weight_decay=0.0).fused is True
+    assert SGD(torch.nn.Linear(2, 2, device="meta").parameters(), momentum=0.9, weight_decay=0.0).fused is False
+    assert SGD(torch.nn.Linear(2, 2).parameters(), momentum=0.9, weight_decay=0.0, fused=False).fused is False
