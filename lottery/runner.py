@@ -71,8 +71,9 @@ def build_model(hp: Hparams, data: ImageDataset, env: Environment, width: int | 
 
 
 def load_level_model(hp: Hparams, run_dir: RunDir, level: int, data: ImageDataset, env: Environment) -> torch.nn.Module:
-    """Level ``level``'s final network from its ``weights.pt`` and ``mask.pt`` (mask applied again), in eval mode."""
-    model = build_model(hp, data, env)
+    """Level ``level``'s final network from its ``weights.pt`` and ``mask.pt`` (mask applied again), in eval mode
+    (at the matched width for a small dense run, as ``run`` built it)."""
+    model = build_model(hp, data, env, match_width(hp, data).width if hp.model.match_density else None)
     model.load_state_dict(load_torch(run_dir.level(level) / "weights.pt", map_location=env.device))
     Mask.load(run_dir.level(level) / "mask.pt").apply_(model)
     return model.eval()

@@ -84,7 +84,7 @@ def evaluate_run(path: str | Path, suites: Sequence[str], levels: Sequence[int] 
     hp = run.hp
     device = resolve_device(options.device)
     env = Environment.resolve(hp, device)
-    data = datasets.load(hp.data.dataset, options.data_root)
+    data = datasets.load(hp.data.dataset, options.data_root, hp.data.image_size)
     levels = _levels(run, levels, suites)
     models: dict[int, torch.nn.Module] = {}  # the level under evaluation, and level 0 once CKA needs it
 

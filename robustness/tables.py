@@ -43,8 +43,10 @@ def cka_rows(records: list[dict]) -> list[dict]:
 
 
 def _seedless_label(run: RunDir) -> tuple[str, str]:
-    """A key shared by runs that differ only in ``--seed``, and a readable label for them."""
-    hp = dataclasses.replace(run.hp, training=dataclasses.replace(run.hp.training, seed=0))
+    """A key shared by runs that differ only in ``--seed`` and ``--data-seed`` (a sweep's seeds set both), and
+    a readable label for them."""
+    hp = dataclasses.replace(run.hp, training=dataclasses.replace(run.hp.training, seed=0),
+                             data=dataclasses.replace(run.hp.data, data_seed=0))
     label = ", ".join(f"{k.split('.', 1)[1]}={v}" for k, v in hp.non_default().items()) or "paper recipe"
     return hp.run_id(), label
 

@@ -30,7 +30,8 @@ stage_limit=${STAGE_LIMIT:-60}
 tile=${TILE:-100}
 logs=${LOGS:-$out/logs}
 mkdir -p "$logs"
-recipe="--data-root $root --per-class 50 --augment autoaug --cutout ${EXTRA:-}"
+rm -f "$logs"/{check,tests,full,speedups,profile,one,imp}.log  # the summary reads this run's logs only
+recipe="--data-root $root --per-class 50 --augment autoaug --cutout --eval-every 0 ${EXTRA:-}"
 cases=()
 for mode in ${COMPILE_MODES:-off graph full}; do
     cases+=(--case "--compile $mode")
@@ -70,7 +71,7 @@ check_ok=0
 if [[ ${CHECK:-1} != 0 ]]; then
     stages=${CHECK_STAGES:-cuda,eager,graph,augment,epoch,tiled,compile}
     n_stages=$(tr , '\n' <<<"$stages" | wc -l)
-    step check "$((n_stages * (stage_limit + 15)))" "$py" scripts/gpu_check.py --flags "$recipe --eval-every 0" \
+    step check "$((n_stages * (stage_limit + 15)))" "$py" scripts/gpu_check.py --flags "$recipe" \
         --tile "$tile" --stages "$stages" --limit "$stage_limit" || check_ok=$?
 fi
 [[ ${TESTS:-0} == 1 ]] && step tests "$limit" "$py" -m pytest -q -m cuda -p no:cacheprovider \
@@ -81,16 +82,19 @@ if [[ $check_ok != 0 ]]; then
     exit 1
 fi
 echo "== 100% (1% x $tile) =="
-step full "$limit" "$py" scripts/bench.py --common "$recipe --eval-every 0" "${cases[@]}" --tile "$tile" --epochs 3 \
+step full "$limit" "$py" scripts/bench.py --common "$recipe" "${cases[@]}" --tile "$tile" --epochs 3 \
     --warmup-epochs 1
-[[ ${SPEEDUPS:-0} == 1 ]] && step speedups "$limit" "$py" scripts/bench_speedups.py --common "$recipe --eval-every 0" \
+[[ ${SPEEDUPS:-0} == 1 ]] && step speedups "$limit" "$py" scripts/bench_speedups.py --common "$recipe" \
     --tile "$tile" --variants "before,fused SGD,compile,default" --limit "$((limit / 4))"
-[[ ${PROFILE:-0} == 1 ]] && step profile "$limit" "$py" scripts/profile_step.py --common "$recipe --eval-every 0" \
+[[ ${PROFILE:-0} == 1 ]] && step profile "$limit" "$py" scripts/profile_step.py --common "$recipe" \
     --tile "$tile"
 echo "== 1% of CIFAR-10 =="
-step one "$limit" "$py" scripts/bench.py --common "$recipe --eval-every 0" "${cases[@]}" --full-level
+step one "$limit" "$py" scripts/bench.py --common "$recipe" "${cases[@]}" --full-level
 echo "== one IMP run at 1% =="
-step imp "$limit" bash -c 'started=$(date +%s.%N); "$0" main_imp.py $1 --eval-every 0 --out "$2" &&
+for done_run in "$out"/*/hparams.json; do  # an earlier run's finished levels would not be trained again
+    [[ -e $done_run ]] && rm -rf -- "${done_run%/hparams.json}"
+done
+step imp "$limit" bash -c 'started=$(date +%s.%N); "$0" main_imp.py $1 --out "$2" &&
     echo "IMP run at 1%: $(awk "BEGIN {printf \"%.1f\", $(date +%s.%N) - $started}") s in all, results in $2"' \
     "$py" "$recipe" "$out"
 finish

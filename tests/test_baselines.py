@@ -10,10 +10,10 @@ import torch
 
 from lottery.cli import main, parse_args
 from lottery.run_dir import RunDir
-from lottery.runner import load_subset, run
+from lottery.runner import load_level_model, load_subset, run
 from lottery.small_dense import match_width, prunable_count
 from pruning import Mask, ScoreContext, SCORERS, mask_from_scores
-from training.loop import LevelTrainer
+from training.loop import Environment, LevelTrainer
 from tests.conftest import tiny_argv
 
 
@@ -140,6 +140,11 @@ def test_small_dense_run_trains_the_matched_width_once_and_records_it(tmp_path, 
     assert record["density"] == record["prunable"] / record["full_prunable"]
     conv_params = sum(v.numel() for n, v in starts[0]["state"].items() if n.endswith(".weight") and v.dim() == 4)
     assert conv_params == record["prunable"]  # the network trained is the narrow one
+    # evaluate.py rebuilds it at the same width to load its weights
+    hp = parse_args(argv)
+    data = load_subset(hp)[0]
+    model = load_level_model(hp, RunDir.open(root_of(argv)), 0, data, Environment.resolve(hp, torch.device("cpu")))
+    assert sum(p.numel() for n, p in model.named_parameters() if p.dim() == 4) == record["prunable"]
 
 
 @pytest.mark.parametrize("extra, words", [

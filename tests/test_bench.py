@@ -96,12 +96,19 @@ def test_bench_jobs_times_runs_one_after_another_and_at_once(capsys):
 def test_a_step_that_fails_is_reported_and_fails_the_script(tmp_path):
     env = {**os.environ, "COMPILE_MODES": "off", "TILE": "2", "CHECK": "0", "LIMIT": "60",
            "EXTRA": "--device cpu --dataset synthetic --width 4 --epochs 1 --no-such-flag"}
+    # what an earlier call left: its logs must not reach this summary, its IMP run must not be resumed
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "profile.log").write_text("| stale table |\n")
+    (tmp_path / "0123456789").mkdir()
+    (tmp_path / "0123456789" / "hparams.json").write_text("{}")
     done = subprocess.run(["bash", str(BENCH.parent / "bench_paper.sh"), "unused", str(tmp_path)], env=env,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 1
     summary = done.stdout.split("== summary")[1]
     assert "full: exit 2 in" in summary and "imp: exit 2 in" in summary
     assert "--no-such-flag" in (tmp_path / "logs" / "full.log").read_text()
+    assert "stale" not in done.stdout and not (tmp_path / "logs" / "profile.log").exists()
+    assert not (tmp_path / "0123456789").exists()
 
 
 def _bench_speedups():

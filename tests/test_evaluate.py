@@ -142,3 +142,37 @@ def test_accuracy_by_density_pools_runs_that_differ_only_in_the_seed(tmp_path):
     assert pooled["label"] == "paper recipe" and pooled["seeds"] == [2, 2]
     assert pooled["mean"] == pytest.approx([0.6, 0.7]) and pooled["low"] == [0.5, 0.6] and pooled["high"] == [0.7, 0.8]
     assert other["label"] == "lr=0.05" and other["seeds"] == [1, 1] and other["density"] == pytest.approx([1, 0.8])
+
+
+def test_accuracy_by_density_pools_a_sweeps_seeds_which_set_the_data_seed_too(tmp_path):
+    from lottery.hparams import DataHparams, Hparams, TrainingHparams
+    from robustness.tables import accuracy_by_density
+    from utils.io import save_json
+
+    roots = []
+    for seed, acc in ((0, 0.5), (1, 0.7)):  # as scripts/lib/sweep.sh queues them: --seed S --data-seed S
+        hp = Hparams(training=TrainingHparams(seed=seed), data=DataHparams(data_seed=seed))
+        save_json({"run_id": hp.run_id(), "hparams": hp.to_dict()}, tmp_path / str(seed) / "hparams.json")
+        save_json({"hparams": hp.to_dict(), "levels": [{"level": 0, "density": 1.0, "test_acc": acc}]},
+                  tmp_path / str(seed) / "results.json")
+        roots.append(tmp_path / str(seed))
+    (pooled,) = accuracy_by_density(roots)
+    assert pooled["label"] == "paper recipe" and pooled["seeds"] == [2] and pooled["mean"] == pytest.approx([0.6])
+
+
+def test_evaluation_loads_the_data_at_the_runs_image_size(tmp_path, monkeypatch):
+    from lottery.hparams import DataHparams, Hparams
+    from utils.io import save_json
+
+    hp = Hparams(data=DataHparams(dataset="eurosat", image_size=48))
+    save_json({"run_id": hp.run_id(), "hparams": hp.to_dict()}, tmp_path / "run" / "hparams.json")
+    asked = []
+
+    def load(name, root, image_size=0):
+        asked.append((name, image_size))
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(evaluation.datasets, "load", load)
+    with pytest.raises(RuntimeError, match="stop here"):
+        evaluation.evaluate_run(tmp_path / "run", ["clean"])
+    assert asked == [("eurosat", 48)]
