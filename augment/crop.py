@@ -17,13 +17,14 @@ class RandomCropFlip(nn.Module):
         super().__init__()
         self.pad, self.vflip = pad, vflip
 
-    def sample(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def sample(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
         """Returns (offset [B, 2] = (dy, dx) uniform in 0..2*pad, horizontal flip [B] bool, vertical flip [B]
-        bool). Without ``vflip`` no vertical draw is made (the random stream stays that of the CIFAR recipe)."""
+        bool or None). Without ``vflip`` no vertical draw is made (the random stream stays that of the CIFAR
+        recipe) and none is applied."""
         batch = x.shape[0]
         offset = torch.randint(2 * self.pad + 1, (batch, 2), device=x.device)
         flip = torch.rand(batch, device=x.device) < 0.5
-        vflip = (torch.rand(batch, device=x.device) < 0.5) if self.vflip else torch.zeros_like(flip)
+        vflip = (torch.rand(batch, device=x.device) < 0.5) if self.vflip else None
         return offset, flip, vflip
 
     def transform(self, x: Tensor, offset: Tensor, flip: Tensor, vflip: Tensor | None = None) -> Tensor:

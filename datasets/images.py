@@ -24,6 +24,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from utils.errors import UserError
+from utils.io import save_numpy
 
 CACHE_VERSION = 1  # bump when decoding changes, so old caches are not reused
 
@@ -109,11 +110,7 @@ def load_images(files: Sequence[ImageFile], geometry: Geometry, cache_dir: Path,
                                      leave=False, dynamic_ncols=True)):
             out[i] = arr
     try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as f:
-            np.save(f, out)
-        os.replace(tmp, cache)
-    except OSError as err:
-        print(f"warning: cannot write the image cache {cache} ({err}); the next run decodes again", file=sys.stderr)
+        save_numpy(out, cache)
+    except UserError as err:
+        print(f"warning: {err}; the next run decodes the images again", file=sys.stderr)
     return out

@@ -43,7 +43,6 @@ METHODS: dict[str, Method] = {
     "random_erk": Method("random_erk", "init"),
     "random_uniform": Method("random_uniform", "init"),
 }
-ONE_SHOT = tuple(name for name, m in METHODS.items() if m.when != "imp")
 
 
 def prune(scorer: str, model: nn.Module, previous: Mask, density: float, scope: str, ctx: ScoreContext,

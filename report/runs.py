@@ -23,7 +23,6 @@ class RunRecord:
     """One run directory: its hyperparameters (flat, ``group.field``), its finished levels, and the number of
     levels its latest start planned (``job.json``; None for runs written before main_imp.py recorded it)."""
     path: Path
-    run_id: str
     hparams: dict[str, Any]
     levels: dict[int, dict]
     planned: int | None
@@ -46,7 +45,7 @@ def read_run(path: Path) -> RunRecord:
         levels[k] = json.loads(metrics.read_text())["result"]
     job = path / "job.json"
     planned = json.loads(job.read_text())["rounds"] if job.exists() else None
-    return RunRecord(path, saved["run_id"], {**_DEFAULTS, **flatten(saved["hparams"])}, dict(sorted(levels.items())),
+    return RunRecord(path, {**_DEFAULTS, **flatten(saved["hparams"])}, dict(sorted(levels.items())),
                      planned)
 
 

@@ -1,14 +1,12 @@
 """Per-layer density across IMP levels: which layers a ticket keeps dense (the paper: the early ones).
 
-Read from each finished level's ``metrics.json`` (``layers``: kept / total / density per prunable parameter), or
-from its ``mask.pt`` for runs written before ``layers`` was recorded.
+Read from each finished level's ``metrics.json`` (``layers``: kept / total / density per prunable parameter).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from lottery.run_dir import RunDir
-from pruning import Mask
 from utils.io import load_json
 
 
@@ -30,8 +28,7 @@ class LayerDensities:
 
 
 def _per_layer(run: RunDir, level: int) -> dict[str, dict]:
-    layers = load_json(run.level(level) / "metrics.json").get("layers")
-    return layers if layers is not None else Mask.load(run.level(level) / "mask.pt").per_layer()
+    return load_json(run.level(level) / "metrics.json")["layers"]  # every finished level records them
 
 
 def layer_densities(run: RunDir, levels: list[int] | None = None) -> LayerDensities:

@@ -28,21 +28,10 @@ CPU_DEFAULT = "--dataset synthetic --per-class 20 --width 8 --batch-size 50 --de
 def worker(argv: list[str], epochs: int) -> None:
     """Build the case, warm up, say ``ready``; then for each ``go`` on stdin train ``epochs`` epochs and print
     ``{"images": ..., "seconds": ...}``."""
-    sys.path.insert(0, str(REPO))
-    from lottery.cli import parse_args
-    from lottery.runner import build_model, load_subset
-    from pruning import Mask
-    from training.loop import Environment, LevelTrainer
-    from utils.device import resolve_device
-    from utils.seeding import seed_all
+    sys.path.insert(0, str(REPO / "scripts"))
+    from bench import build_trainer  # the case as main_imp.py would train its level 0
 
-    hp = parse_args(argv)
-    data = load_subset(hp)[0]
-    env = Environment.resolve(hp, resolve_device(hp.job.device), len(data.y_train))
-    seed_all(hp.training.seed)
-    model = build_model(hp, data, env)
-    trainer = LevelTrainer(model, Mask.dense(model), data, hp, env)
-    model.train()
+    hp, _, _, _, trainer = build_trainer(argv)
     trainer.run_epoch(0)  # ends with a host sync, as every epoch does
     print("ready", flush=True)
     epoch = 1

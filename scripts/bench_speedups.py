@@ -29,7 +29,6 @@ import json
 import shlex
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,7 +58,6 @@ def apply_settings(settings: dict) -> None:
     if settings.get("coordinate_descent"):
         import torch._inductor.config as inductor
         inductor.coordinate_descent_tuning = True
-    torch.manual_seed(0)
 
 
 def run_child(name: str, common: str, tile: int, epochs: int) -> dict:
@@ -91,7 +89,6 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         cmd = [sys.executable, __file__, "--child", name, "--common", args.common, "--tile", str(args.tile),
                "--epochs", str(args.epochs)]
-        started = time.perf_counter()
         try:
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=args.limit)
             lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
@@ -99,7 +96,6 @@ def main(argv: list[str] | None = None) -> int:
             row = json.loads(lines[-1][7:]) if lines else {"error": f"exit {done.returncode}: {last[-200:]}"}
         except subprocess.TimeoutExpired:
             row = {"error": f"over {args.limit:.0f} s"}
-        row["wall_s"] = time.perf_counter() - started
         print(f"{name}: {row.get('s_per_epoch', row.get('error'))}", flush=True)
         rows.append((name, row))
     print(format_rows(rows))

@@ -31,10 +31,6 @@ def queued(tmp_path: Path, script: str, *args: str) -> list[list[str]]:
     return [shlex.split(line) for line in log.read_text().splitlines()]
 
 
-def flag(argv: list[str], name: str) -> str:
-    return argv[argv.index(name) + 1]
-
-
 def test_pai_script_queues_every_method_at_every_ticket_density(tmp_path):
     runs = queued(tmp_path, "run_cifar10_pai.sh", "pai", "0.01")
     hps = [parse_args(argv) for argv in runs]

@@ -260,7 +260,7 @@ def test_one_level_at_224_px_on_cuda(tmp_path, capsys, data_path):
     write_deic(root)
     rc = main(["--dataset", "isic", "--data-root", str(root), "--width", "8", "--rounds", "2", "--epochs", "3",
                "--rewind", "epoch:1", "--batch-size", "4", "--lr", "0.001", "--augment", "autoaug", "--cutout",
-               "--data-path", data_path, "--out", str(tmp_path / "runs")])
+               "--data-path", data_path, "--device", "cuda", "--out", str(tmp_path / "runs")])
     assert rc == 0, capsys.readouterr().err
     (run,) = (tmp_path / "runs").iterdir()
     levels = json.loads((run / "results.json").read_text())["levels"]

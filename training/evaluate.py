@@ -12,8 +12,8 @@ from training.precision import autocast, to_float
 EVAL_VALUES = 1 << 26
 
 
-def eval_batch_size(image_values: int, largest: int = 1000) -> int:
-    return max(1, min(largest, EVAL_VALUES // image_values))
+def eval_batch_size(image_values: int) -> int:
+    return max(1, min(1000, EVAL_VALUES // image_values))
 
 
 def _predictions(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.device, precision: str,
