@@ -41,12 +41,13 @@ class MinibatchCKA:
     """Accumulates HSIC(X, Y), HSIC(X, X), HSIC(Y, Y) over minibatches of paired features."""
 
     def __init__(self) -> None:
-        self.sums = torch.zeros(3, dtype=torch.float64)
+        self.sums: torch.Tensor | None = None  # on the features' device: read back once, by value()
 
     def update(self, x: torch.Tensor, y: torch.Tensor) -> None:
         """``x``, ``y``: the two networks' features of the same images, [n, ...] each (flattened per image)."""
         kx, ky = _gram(x), _gram(y)
-        self.sums += torch.stack([hsic_unbiased(kx, ky), hsic_unbiased(kx, kx), hsic_unbiased(ky, ky)]).cpu()
+        batch = torch.stack([hsic_unbiased(kx, ky), hsic_unbiased(kx, kx), hsic_unbiased(ky, ky)])
+        self.sums = batch if self.sums is None else self.sums + batch
 
     def value(self) -> float:
         xy, xx, yy = self.sums.tolist()

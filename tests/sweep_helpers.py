@@ -1,8 +1,10 @@
-"""Running the sweep scripts in tests: a quiet environment (one thread per run) and a tiny run's flags."""
+"""Running the sweep scripts in tests: a quiet environment (one thread per run), a tiny run's flags, and a run
+script's queued runs read through a stand-in for scripts/lib/sweep.sh."""
 from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -42,3 +44,29 @@ def commands(stdout: str) -> list[list[str]]:
 def flag(argv: list[str], name: str) -> str:
     """The value a flag ends up with (argparse keeps the last)."""
     return [argv[i + 1] for i, a in enumerate(argv) if a == name][-1]
+
+
+# scripts/lib/sweep.sh's functions, recording instead of running: the prefix, and each sweep_add's flags
+RECORDER = """sweep_begin() { echo "$1" > "$RECORD.prefix"; }
+sweep_add() { printf '%q ' "$@" >> "$RECORD"; echo >> "$RECORD"; }
+sweep_finish() { :; }
+"""
+
+
+def queued(tmp_path: Path, script: str, *args: str, **knobs: str) -> list[list[str]]:
+    """The main_imp.py flags of every run ``scripts/<script> ARGS`` queues (``args[0]`` is its prefix), each
+    checked to parse and validate."""
+    from lottery.cli import parse_args
+
+    lib = tmp_path / "scripts" / "lib"
+    lib.mkdir(parents=True)
+    shutil.copy(SCRIPTS / script, lib.parent / script)
+    shutil.copy(SCRIPTS / "lib" / "cifar10_settings.sh", lib)
+    (lib / "sweep.sh").write_text(RECORDER)
+    record = tmp_path / "queued.txt"
+    subprocess.run(["bash", str(lib.parent / script), *args], check=True, env=sweep_env(RECORD=str(record), **knobs))
+    assert (tmp_path / "queued.txt.prefix").read_text().strip() == args[0]
+    runs = [shlex.split(line) for line in record.read_text().splitlines()]
+    for argv in runs:
+        parse_args([*argv, "--out", str(tmp_path / "runs")])  # raises on any invalid combination
+    return runs

@@ -2,33 +2,10 @@
 records its sweep_add lines, and every line must parse and validate as main_imp.py flags."""
 from __future__ import annotations
 
-import shlex
-import shutil
-import subprocess
-from pathlib import Path
-
 import pytest
 
 from lottery.cli import parse_args
-
-SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
-RECORDER = """sweep_begin() { echo "$1" > "$SWEEP_LOG.prefix"; }
-sweep_add() { printf '%q ' "$@" >> "$SWEEP_LOG"; echo >> "$SWEEP_LOG"; }
-sweep_finish() { :; }
-"""
-
-
-def queued(tmp_path: Path, script: str, *args: str) -> list[list[str]]:
-    scripts = tmp_path / "scripts"
-    (scripts / "lib").mkdir(parents=True)
-    shutil.copy(SCRIPTS / script, scripts / script)
-    shutil.copy(SCRIPTS / "lib" / "cifar10_settings.sh", scripts / "lib")
-    (scripts / "lib" / "sweep.sh").write_text(RECORDER)
-    log = tmp_path / "queued.txt"
-    subprocess.run(["bash", str(scripts / script), *args], check=True,
-                   env={"SWEEP_LOG": str(log), "PATH": "/usr/bin:/bin"})
-    assert (tmp_path / "queued.txt.prefix").read_text().strip() == args[0]
-    return [shlex.split(line) for line in log.read_text().splitlines()]
+from tests.sweep_helpers import queued
 
 
 def test_pai_script_queues_every_method_at_every_ticket_density(tmp_path):
