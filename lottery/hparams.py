@@ -157,9 +157,9 @@ class JobHparams:
     data_path: str = _flag("auto", "gpu: training set resident on the device; cpu: DataLoader from host memory; "
                            "auto: gpu on CUDA", lambda: ["auto", "gpu", "cpu"])
     compile: str = _flag("auto", "graph (CUDA): replay each training step from one captured CUDA graph; full "
-                         "(a bare --compile): torch.compile the model too (on a CPU: torch.compile only); "
-                         "off: eager; auto: on CUDA full for levels of 10,000 steps or more (10% of CIFAR-10 "
-                         "and up), else graph; off elsewhere",
+                         "(a bare --compile): torch.compile the model and the augmentation too (on a CPU: "
+                         "torch.compile only); off: eager; auto: on CUDA full for levels of 10,000 steps or "
+                         "more (10% of CIFAR-10 and up), else graph; off elsewhere",
                          lambda: ["auto", "off", "graph", "full"], nargs="?", const="full")
     workers: int = _flag(2, "DataLoader workers of the cpu data path")
 

@@ -85,7 +85,7 @@ echo "== 100% (1% x $tile) =="
 step full "$limit" "$py" scripts/bench.py --common "$recipe" "${cases[@]}" --tile "$tile" --epochs 3 \
     --warmup-epochs 1
 [[ ${SPEEDUPS:-0} == 1 ]] && step speedups "$limit" "$py" scripts/bench_speedups.py --common "$recipe" \
-    --tile "$tile" --variants "before,fused SGD,compile,default" --limit "$((limit / 4))"
+    --tile "$tile" --variants "before,fused SGD,compile model,compile,default" --limit "$((limit / 4))"
 [[ ${PROFILE:-0} == 1 ]] && step profile "$limit" "$py" scripts/profile_step.py --common "$recipe" \
     --tile "$tile"
 echo "== 1% of CIFAR-10 =="

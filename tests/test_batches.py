@@ -12,7 +12,7 @@ from lottery.runner import build_model, load_subset, open_run
 from pruning import Mask
 from training.batches import (CHUNK_VALUES, DeviceBatches, HostBatches, chunk_indices, epoch_order,
                               steps_per_chunk)
-from training.loop import COMPILE_MIN_STEPS, Environment, LevelTrainer, auto_compile
+from training.loop import COMPILE_MIN_STEPS, Environment, LevelTrainer, auto_compile, compile_augmentation
 from tests.conftest import tiny_argv
 
 CIFAR_IMAGE = 3 * 32 * 32
@@ -104,6 +104,32 @@ def test_compile_auto_compiles_only_levels_long_enough_to_repay_the_compilation(
     assert auto_compile(hp, torch.device("cpu"), 50_000) == "off"
     monkeypatch.setattr("training.loop.has_triton", lambda: False)
     assert auto_compile(hp, cuda, 50_000) == "graph"  # torch.compile needs Triton on CUDA
+
+
+def test_compile_full_compiles_the_augmentation_to_the_same_images(monkeypatch):
+    """``--compile full`` runs the augmentation through torch.compile: the same seed draws the same images as the
+    eager policy (``fallback_random``); other modes, and a policy that is the identity, stay eager."""
+    compiled = []
+    monkeypatch.setattr("training.loop.compile_augmentation",
+                        lambda policy, real=compile_augmentation: compiled.append(policy) or real(policy))
+
+    def trainer(*flags: str) -> LevelTrainer:
+        hp = parse_args(tiny_argv("unused", "--per-class", "4", *flags))
+        env = Environment.resolve(hp, torch.device("cpu"))
+        data = load_subset(hp)[0]
+        model = build_model(hp, data, env)
+        return LevelTrainer(model, Mask.dense(model), data, hp, env)
+
+    assert trainer("--augment", "base", "--cutout", "8").augment.__class__.__name__ == "Pipeline" and not compiled
+    assert not compiled and trainer("--augment", "none", "--compile", "full").augment.__class__.__name__ == "Pipeline"
+    full = trainer("--augment", "base", "--cutout", "8", "--compile", "full")
+    assert len(compiled) == 1 and full.augment is not compiled[0]
+    x = torch.randint(0, 256, (20, 3, 32, 32), dtype=torch.uint8)
+    torch.manual_seed(3)
+    eager = compiled[0](x)
+    torch.manual_seed(3)
+    assert torch.equal(full.augment(x), eager)
+    assert not torch.equal(full.augment(x), eager)  # a new call is a new draw
 
 
 def test_the_run_resolves_compile_auto_from_its_training_set(monkeypatch, tmp_path):

@@ -131,6 +131,14 @@ def test_speedup_variants_change_what_they_name(monkeypatch):
     speedups.apply_settings(speedups.VARIANTS["cudnn-all"][1])
     assert bench.build_trainer(TINY.split())[-1].optimizer.fused is True
     assert torch.backends.cudnn.benchmark_limit == 0
+    monkeypatch.setattr(loop, "compile_augmentation", loop.compile_augmentation)
+    speedups.apply_settings(speedups.VARIANTS["compile model"][1])
+    policy = torch.nn.Identity()
+    assert loop.compile_augmentation(policy) is policy
+    import torch._inductor.config as inductor
+    monkeypatch.setattr(inductor, "max_autotune", False)
+    speedups.apply_settings(speedups.VARIANTS["max-autotune"][1])
+    assert inductor.max_autotune is True
 
 
 def test_speedups_table_times_each_variant_in_its_own_process(capsys):

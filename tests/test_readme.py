@@ -10,7 +10,8 @@ from robustness.cli import build_parser as build_evaluate_parser
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 BENCH_FLAGS = {"--help", "--case", "--common", "--full-level", "--tile", "--warmup-epochs", "--epochs", "--tile-to",
                "--pgd-images",  # scripts/bench.py, scripts/bench_robustness.py
-               "--jobs", "--metric"}  # scripts/bench_jobs.py, scripts/report.py
+               "--jobs", "--metric",  # scripts/bench_jobs.py, scripts/report.py
+               "--variants"}  # scripts/bench_speedups.py
 SBATCH_FLAGS = {"--array", "--parsable", "--partition", "--gres", "--time", "--cpus-per-task"}  # SLURM's own
 
 
