@@ -30,6 +30,13 @@ HEADLINE_NAMES = {"test_acc": "test acc", "test_balanced_acc": "balanced"}
 _LEVEL = re.compile(r"level_([0-9]+)")
 
 
+def level_numbers(root: Path, holding: str = "") -> list[int]:
+    """The levels ``k`` whose folder ``root/level_<k>`` exists (and holds the file ``holding``, if given), in
+    order; other folders whose name starts with ``level_`` (a user's ``level_3.bak``) are not levels."""
+    found = (_LEVEL.fullmatch(p.name) for p in root.glob("level_*") if (p / holding).exists())
+    return sorted(int(m.group(1)) for m in found if m)
+
+
 def check_writable(out: str) -> None:
     """Refuse an ``--out`` that cannot hold run directories, before anything is written: the nearest existing
     folder on its path must be a folder we can write into (a path through a file cannot be)."""
@@ -122,8 +129,7 @@ class RunDir:
 
     def level_folders(self, holding: str = "") -> list[int]:
         """The levels whose folder exists (and holds the file ``holding``, if given), in order."""
-        found = (_LEVEL.fullmatch(p.name) for p in self.root.glob("level_*") if (p / holding).exists())
-        return sorted(int(m.group(1)) for m in found if m)
+        return level_numbers(self.root, holding)
 
     def finished_levels(self) -> list[int]:
         """The levels whose metrics.json exists (written last, so their weights and mask are complete), in order,

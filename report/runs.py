@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
 from lottery.hparams import Hparams
+from lottery.run_dir import level_numbers
 
 
 def flatten(groups: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -39,14 +39,11 @@ class RunRecord:
 
 def read_run(path: Path) -> RunRecord:
     saved = json.loads((path / "hparams.json").read_text())
-    levels = {}
-    for metrics in path.glob("level_*/metrics.json"):
-        k = int(re.fullmatch(r"level_(\d+)", metrics.parent.name).group(1))
-        levels[k] = json.loads(metrics.read_text())["result"]
+    levels = {k: json.loads((path / f"level_{k}" / "metrics.json").read_text())["result"]
+              for k in level_numbers(path, "metrics.json")}
     job = path / "job.json"
     planned = json.loads(job.read_text())["rounds"] if job.exists() else None
-    return RunRecord(path, {**_DEFAULTS, **flatten(saved["hparams"])}, dict(sorted(levels.items())),
-                     planned)
+    return RunRecord(path, {**_DEFAULTS, **flatten(saved["hparams"])}, levels, planned)
 
 
 def load_runs(paths: Iterable[str | Path]) -> list[RunRecord]:

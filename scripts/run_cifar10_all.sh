@@ -3,7 +3,7 @@
 # of the paper, smallest (cheapest) first, as one sweep. Knobs: README.
 source "$(dirname "${BASH_SOURCE[0]}")/run_cifar10.sh"
 sweep_begin "${1:?usage: bash scripts/run_cifar10_all.sh PREFIX [imp|random]}"
-for fraction in 0.01 0.02 0.1 0.2 0.5 1; do
+for fraction in "${CIFAR10_FRACTIONS[@]}"; do
     cifar10_runs "$fraction" "${2:-imp}"
 done
 sweep_finish

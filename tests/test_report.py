@@ -81,6 +81,16 @@ def test_unfinished_runs_are_shown_not_dropped(runs_dir):
     assert c["levels"] == "0/16" and c["best_level"] is None and math.isnan(c["dense_mean"])
 
 
+def test_folders_that_only_look_like_levels_are_not_read_as_levels(tmp_path):
+    root = fake_run(tmp_path, "--dataset cifar10 --data-fraction 0.01", 0, [0.5, 0.6])
+    for stray in ("level_1.bak", "level_old"):  # a user's copies, with the files of a level
+        (root / stray).mkdir()
+        (root / stray / "metrics.json").write_text(json.dumps({"result": {"level": 9, "test_acc": 0.1}}))
+    (root / "level_2").mkdir()  # a level that has started but not finished
+    [run] = load_runs([tmp_path])
+    assert list(run.levels) == [0, 1] and run.levels[1]["test_acc"] == 0.6 and run.finished
+
+
 def test_cli_writes_table_csv_and_plot(runs_dir, tmp_path):
     out = tmp_path / "report"
     done = subprocess.run([sys.executable, str(REPO / "scripts" / "report.py"), str(runs_dir), "--out", str(out)],
