@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import subprocess
 import sys
@@ -53,10 +52,10 @@ def _read(process: subprocess.Popen) -> str:
 
 
 def start_workers(argv: list[str], n: int, epochs: int) -> list[subprocess.Popen]:
-    env = dict(os.environ)
-    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // n)))
+    """``n`` workers in this process's environment, as a sweep starts its runs: each uses torch's default thread
+    count, so on a CPU the runs at once share the cores and one run alone has them all, as in ``JOBS=N``."""
     command = [sys.executable, __file__, "--worker", "--epochs", str(epochs), "--common", shlex.join(argv)]
-    workers = [subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    workers = [subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
                for _ in range(n)]
     for w in workers:
         _read(w)

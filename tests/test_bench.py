@@ -80,10 +80,27 @@ def test_paper_recipe_script_runs_all_three_measurements_on_a_cpu(tmp_path):
     assert [r["level"] for r in json.loads(results.read_text())["levels"]] == [0, 1]
 
 
-def test_bench_jobs_times_runs_one_after_another_and_at_once(capsys):
+def _bench_jobs():
     spec = importlib.util.spec_from_file_location("bench_jobs", BENCH.parent / "bench_jobs.py")
-    bench_jobs = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench_jobs)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bench_jobs_workers_run_in_the_environment_a_sweep_gives_its_runs(monkeypatch):
+    """No thread cap of its own: one run alone gets every core, as with JOBS=1 (a cap of cores / max(N) made the
+    one-after-another baseline slow and inflated the speed-up on a CPU)."""
+    bench_jobs = _bench_jobs()
+    started = []
+    monkeypatch.setattr(bench_jobs.subprocess, "Popen", lambda *a, **kw: started.append(kw) or object())
+    monkeypatch.setattr(bench_jobs, "_read", lambda w: "ready")
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert len(bench_jobs.start_workers(["--device", "cpu"], 4, 1)) == 4
+    assert all(kw.get("env") is None for kw in started)
+
+
+def test_bench_jobs_times_runs_one_after_another_and_at_once(capsys):
+    bench_jobs = _bench_jobs()
     tiny = "--dataset synthetic --per-class 10 --width 4 --batch-size 50 --device cpu"
     assert bench_jobs.main(["--common", tiny, "--jobs", "1", "2", "--epochs", "1"]) == 0
     table = capsys.readouterr().out.split("| N |")[1].splitlines()[2:]
