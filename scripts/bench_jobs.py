@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -21,20 +22,28 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from sweep.local import cpu_threads  # noqa: E402
+
 CPU_DEFAULT = "--dataset synthetic --per-class 20 --width 8 --batch-size 50 --device cpu"
 
 
 def worker(argv: list[str], epochs: int) -> None:
-    """Build the case, warm up, say ``ready``; then for each ``go`` on stdin train ``epochs`` epochs and print
-    ``{"images": ..., "seconds": ...}``."""
+    """Build the case, warm up, say ``ready``; then for each ``go [THREADS]`` on stdin train ``epochs`` epochs with
+    THREADS CPU threads (torch's default without it) and print ``{"images": ..., "seconds": ...}``."""
     sys.path.insert(0, str(REPO / "scripts"))
+    import torch
     from bench import build_trainer  # the case as main_imp.py would train its level 0
 
     hp, _, _, _, trainer = build_trainer(argv)
+    default_threads = torch.get_num_threads()
     trainer.run_epoch(0)  # ends with a host sync, as every epoch does
     print("ready", flush=True)
     epoch = 1
-    for _ in sys.stdin:
+    for line in sys.stdin:
+        words = line.split()
+        torch.set_num_threads(int(words[1]) if len(words) > 1 else default_threads)
         started = time.perf_counter()
         for _ in range(epochs):
             trainer.run_epoch(epoch % hp.training.epochs)
@@ -52,8 +61,7 @@ def _read(process: subprocess.Popen) -> str:
 
 
 def start_workers(argv: list[str], n: int, epochs: int) -> list[subprocess.Popen]:
-    """``n`` workers in this process's environment, as a sweep starts its runs: each uses torch's default thread
-    count, so on a CPU the runs at once share the cores and one run alone has them all, as in ``JOBS=N``."""
+    """``n`` workers in this process's environment; ``measure`` gives each the CPU threads a sweep gives its runs."""
     command = [sys.executable, __file__, "--worker", "--epochs", str(epochs), "--common", shlex.join(argv)]
     workers = [subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
                for _ in range(n)]
@@ -62,22 +70,23 @@ def start_workers(argv: list[str], n: int, epochs: int) -> list[subprocess.Popen
     return workers
 
 
-def _go(w: subprocess.Popen) -> None:
-    w.stdin.write("go\n")
+def _go(w: subprocess.Popen, threads: int | None) -> None:
+    w.stdin.write("go\n" if threads is None else f"go {threads}\n")
     w.stdin.flush()
 
 
 def measure(workers: list[subprocess.Popen]) -> dict:
-    """Images per second of all ``workers`` together: one after another, then all at once."""
+    """Images per second of all ``workers`` together: one after another (each with the CPU threads of a run alone,
+    as with ``JOBS=1``), then all at once (each with its share, as with ``JOBS=N``: ``sweep.local.cpu_threads``)."""
     images = seconds = 0.0
     for w in workers:
-        _go(w)
+        _go(w, cpu_threads(1, os.environ))
         result = json.loads(_read(w))
         images, seconds = images + result["images"], seconds + result["seconds"]
     sequential = images / seconds
     started = time.perf_counter()
     for w in workers:
-        _go(w)
+        _go(w, cpu_threads(len(workers), os.environ))
     images = sum(json.loads(_read(w))["images"] for w in workers)
     together = images / (time.perf_counter() - started)
     return {"jobs": len(workers), "sequential_img_s": sequential, "concurrent_img_s": together,

@@ -18,6 +18,15 @@ from typing import Mapping, TextIO
 from sweep.plan import REPO, Run
 
 
+def cpu_threads(jobs: int, environ: Mapping[str, str]) -> int | None:
+    """The CPU threads each of ``jobs`` runs at once gets: an equal share of the cores (torch would give every
+    process all of them, oversubscribing them); None (torch's default) for a run alone or when ``environ`` sets
+    OMP_NUM_THREADS."""
+    if jobs <= 1 or "OMP_NUM_THREADS" in environ:
+        return None
+    return max(1, (os.cpu_count() or 1) // jobs)
+
+
 def visible_gpus(env: Mapping[str, str]) -> list[str]:
     """The GPUs runs may be spread over: CUDA_VISIBLE_DEVICES's entries when it is set, else all of torch's."""
     if "CUDA_VISIBLE_DEVICES" in env:
@@ -59,8 +68,9 @@ def run_local(runs: list[Run], jobs: int, gpus: list[str], out: TextIO = sys.std
             busy = [sum(r.gpu == g for r in running) for g in gpus]
             gpu = gpus[busy.index(min(busy))]
             env["CUDA_VISIBLE_DEVICES"] = gpu
-        if jobs > 1 and "OMP_NUM_THREADS" not in env:  # CPU runs: share the cores instead of oversubscribing
-            env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // jobs))
+        threads = cpu_threads(jobs, env)
+        if threads is not None:
+            env["OMP_NUM_THREADS"] = str(threads)
         run.log.parent.mkdir(parents=True, exist_ok=True)
         log = open(run.log, "a")
         log.write(f"== {time.strftime('%Y-%m-%d %H:%M:%S')} {run.shell()}"

@@ -87,16 +87,26 @@ def _bench_jobs():
     return module
 
 
-def test_bench_jobs_workers_run_in_the_environment_a_sweep_gives_its_runs(monkeypatch):
-    """No thread cap of its own: one run alone gets every core, as with JOBS=1 (a cap of cores / max(N) made the
-    one-after-another baseline slow and inflated the speed-up on a CPU)."""
+def test_bench_jobs_gives_workers_the_cpu_threads_a_sweep_gives_its_runs(monkeypatch):
+    """One after another, each run has torch's default threads (JOBS=1); at once, each has its share of the cores
+    (JOBS=N, sweep.local.cpu_threads). A cap of cores / max(N) on every worker made the one-after-another baseline
+    slow and inflated the speed-up on a CPU."""
     bench_jobs = _bench_jobs()
-    started = []
+    started, told = [], []
     monkeypatch.setattr(bench_jobs.subprocess, "Popen", lambda *a, **kw: started.append(kw) or object())
     monkeypatch.setattr(bench_jobs, "_read", lambda w: "ready")
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    assert len(bench_jobs.start_workers(["--device", "cpu"], 4, 1)) == 4
-    assert all(kw.get("env") is None for kw in started)
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    workers = bench_jobs.start_workers(["--device", "cpu"], 4, 1)
+    assert len(workers) == 4 and all(kw.get("env") is None for kw in started)
+    monkeypatch.setattr(bench_jobs, "_go", lambda w, threads: told.append(threads))
+    monkeypatch.setattr(bench_jobs, "_read", lambda w: json.dumps({"images": 100, "seconds": 1.0}))
+    bench_jobs.measure(workers)
+    assert told == [None] * 4 + [4] * 4
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the user's setting wins, as in a sweep
+    told.clear()
+    bench_jobs.measure(workers[:2])
+    assert told == [None] * 4
 
 
 def test_bench_jobs_times_runs_one_after_another_and_at_once(capsys):

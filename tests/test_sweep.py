@@ -3,6 +3,7 @@ the knobs, failures, reruns, parallel runs and the SLURM batch script (the real 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 
@@ -131,3 +132,11 @@ def test_every_knob_is_in_the_readme_table():
     readme = (SCRIPTS.parent / "README.md").read_text()
     table = set(re.findall(r"^\| `([A-Z_]+)(?:=\w+)?` \|", readme, flags=re.M))
     assert set(KNOBS) - {"SWEEP_CALLER_DIR", "CUDA_VISIBLE_DEVICES"} <= table
+
+
+def test_runs_at_once_share_the_cpu_cores_unless_the_user_set_omp_threads(monkeypatch):
+    from sweep.local import cpu_threads
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    assert cpu_threads(1, {}) is None  # alone: torch's default, every core
+    assert cpu_threads(4, {}) == 4 and cpu_threads(3, {}) == 5 and cpu_threads(32, {}) == 1
+    assert cpu_threads(4, {"OMP_NUM_THREADS": "2"}) is None
