@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from robustness.units import Context, Unit
+from training.advprop import pgd as loss_pgd
 from training.evaluate import accuracy
 from training.precision import to_float
 
@@ -38,18 +39,10 @@ Attack = Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Generator], torc
 
 def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int, step_size: float,
         random_start: bool = True, generator: torch.Generator | None = None) -> torch.Tensor:
-    """L-inf PGD (Madry et al., 2018) maximising cross-entropy: images ``x`` in [0,1] -> adversarial images with
-    ``|x_adv - x| <= eps`` and values in [0,1]. ``generator`` draws the random start (the global RNG when None)."""
-    x = x.detach()
-    adv = x.clone()
-    if random_start:
-        adv = (adv + torch.empty_like(x).uniform_(-eps, eps, generator=generator)).clamp_(0, 1)
-    for _ in range(steps):
-        adv.requires_grad_(True)
-        (grad,) = torch.autograd.grad(F.cross_entropy(model(adv), y), adv)
-        adv = adv.detach() + step_size * grad.sign()
-        adv = (x + (adv - x).clamp_(-eps, eps)).clamp_(0, 1)
-    return adv.detach()
+    """L-inf PGD maximising ``model``'s cross-entropy on labels ``y`` (``training.advprop.pgd``): images ``x`` in
+    [0,1] -> adversarial images with ``|x_adv - x| <= eps`` and values in [0,1]. ``generator`` draws the random
+    start (the global RNG when None)."""
+    return loss_pgd(lambda adv: F.cross_entropy(model(adv), y), x, eps, step_size, steps, random_start, generator)
 
 
 def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float) -> torch.Tensor:

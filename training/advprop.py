@@ -31,17 +31,22 @@ from utils.errors import UserError
 LossFn = Callable[[torch.Tensor], torch.Tensor]
 
 
-def pgd(loss_fn: LossFn, x: torch.Tensor, eps: float, step_size: float, steps: int, random_start: bool) -> torch.Tensor:
-    """L-inf PGD maximising ``loss_fn`` around images ``x`` in [0, 1]; the result stays in [0, 1] and within
-    ``eps`` of ``x``. Gradients flow to the input only, never into the parameters' ``.grad``."""
+def pgd(loss_fn: LossFn, x: torch.Tensor, eps: float, step_size: float, steps: int, random_start: bool,
+        generator: torch.Generator | None = None) -> torch.Tensor:
+    """L-inf PGD (Madry et al., 2018) maximising ``loss_fn`` around images ``x`` in [0, 1]: ``steps`` signed-gradient
+    steps of ``step_size``, each projected back to within ``eps`` of ``x`` and to [0, 1] (as torchattacks does),
+    from a uniform random start (drawn from ``generator``, the global RNG when None) or from ``x``. Gradients flow
+    to the input only, never into the parameters' ``.grad``. The one PGD of the project: AdvProp's training attack
+    and the robustness protocol's (``robustness.adversarial``)."""
     x = x.detach()
-    adv = x + torch.empty_like(x).uniform_(-eps, eps) if random_start else x.clone()
-    adv = adv.clamp_(0, 1)
+    adv = x.clone()
+    if random_start:
+        adv = (adv + torch.empty_like(x).uniform_(-eps, eps, generator=generator)).clamp_(0, 1)
     for _ in range(steps):
         adv.requires_grad_(True)
         (grad,) = torch.autograd.grad(loss_fn(adv), adv)
         adv = adv.detach() + step_size * grad.sign()
-        adv = torch.minimum(torch.maximum(adv, x - eps), x + eps).clamp_(0, 1)
+        adv = (x + (adv - x).clamp_(-eps, eps)).clamp_(0, 1)
     return adv.detach()
 
 
