@@ -11,9 +11,17 @@ import pytest
 from torch import nn
 
 BENCH = Path(__file__).resolve().parents[1] / "scripts" / "bench.py"
-spec = importlib.util.spec_from_file_location("bench", BENCH)
-bench = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(bench)
+
+
+def load_script(name: str):
+    """``scripts/<name>.py`` as a module (the scripts are not a package)."""
+    spec = importlib.util.spec_from_file_location(name, BENCH.parent / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+bench = load_script("bench")
 
 TINY = ("--dataset synthetic --per-class 10 --width 4 --batch-size 40 --epochs 2 --rewind epoch:1 --eval-every 1 "
         "--device cpu")
@@ -80,18 +88,11 @@ def test_paper_recipe_script_runs_all_three_measurements_on_a_cpu(tmp_path):
     assert [r["level"] for r in json.loads(results.read_text())["levels"]] == [0, 1]
 
 
-def _bench_jobs():
-    spec = importlib.util.spec_from_file_location("bench_jobs", BENCH.parent / "bench_jobs.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_bench_jobs_gives_workers_the_cpu_threads_a_sweep_gives_its_runs(monkeypatch):
     """One after another, each run has torch's default threads (JOBS=1); at once, each has its share of the cores
     (JOBS=N, sweep.local.cpu_threads). A cap of cores / max(N) on every worker made the one-after-another baseline
     slow and inflated the speed-up on a CPU."""
-    bench_jobs = _bench_jobs()
+    bench_jobs = load_script("bench_jobs")
     started, told = [], []
     monkeypatch.setattr(bench_jobs.subprocess, "Popen", lambda *a, **kw: started.append(kw) or object())
     monkeypatch.setattr(bench_jobs, "_read", lambda w: "ready")
@@ -110,7 +111,7 @@ def test_bench_jobs_gives_workers_the_cpu_threads_a_sweep_gives_its_runs(monkeyp
 
 
 def test_bench_jobs_times_runs_one_after_another_and_at_once(capsys):
-    bench_jobs = _bench_jobs()
+    bench_jobs = load_script("bench_jobs")
     tiny = "--dataset synthetic --per-class 10 --width 4 --batch-size 50 --device cpu"
     assert bench_jobs.main(["--common", tiny, "--jobs", "1", "2", "--epochs", "1"]) == 0
     table = capsys.readouterr().out.split("| N |")[1].splitlines()[2:]
@@ -138,17 +139,10 @@ def test_a_step_that_fails_is_reported_and_fails_the_script(tmp_path):
     assert not (tmp_path / "0123456789").exists()
 
 
-def _bench_speedups():
-    spec = importlib.util.spec_from_file_location("bench_speedups", BENCH.parent / "bench_speedups.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_speedup_variants_change_what_they_name(monkeypatch):
     import torch
     import training.loop as loop
-    speedups = _bench_speedups()
+    speedups = load_script("bench_speedups")
     monkeypatch.setattr(loop, "SGD", loop.SGD)  # restored after the test
     monkeypatch.setattr(torch.backends.cudnn, "benchmark_limit", torch.backends.cudnn.benchmark_limit)
     _, _, _, _, trainer = bench.build_trainer(TINY.split())
@@ -169,7 +163,7 @@ def test_speedup_variants_change_what_they_name(monkeypatch):
 
 
 def test_speedups_table_times_each_variant_in_its_own_process(capsys):
-    speedups = _bench_speedups()
+    speedups = load_script("bench_speedups")
     tiny = "--dataset synthetic --per-class 10 --width 4 --batch-size 50 --device cpu"
     assert speedups.main(["--common", tiny, "--variants", "default,before", "--epochs", "1", "--limit", "120"]) == 1
     table = capsys.readouterr().out.split("| variant |")[1].splitlines()[2:]
