@@ -7,8 +7,6 @@ never derived from weight values.
 from __future__ import annotations
 
 import os
-from typing import Callable
-
 import torch
 from torch import nn
 
@@ -61,24 +59,30 @@ class Mask(dict):
     def load(cls, path: str | os.PathLike, remedy: str = "") -> "Mask":
         return cls(load_torch(path, remedy=remedy))
 
-    def applier(self, model: nn.Module) -> Callable[[], None]:
-        """A closure zeroing the pruned weights of ``model`` in one fused foreach multiply.
-
-        The masks are converted once to each weight's dtype and device, so the training step does no
-        conversion and no host work; it is safe inside CUDA-graph capture.
-        """
+    def applier(self, model: nn.Module) -> "MaskApplier":
+        """A callable zeroing the pruned weights of ``model`` in one fused foreach multiply (``MaskApplier``)."""
         params = dict(model.named_parameters())
         missing = [name for name in self if name not in params]
         if missing:
             raise KeyError(f"mask names parameters the model lacks: {missing[:3]}")
-        weights = [params[name] for name in self]
-        factors = [m.to(device=w.device, dtype=w.dtype) for m, w in zip(self.values(), weights)]
-
-        @torch.no_grad()
-        def apply() -> None:
-            torch._foreach_mul_(weights, factors)
-        return apply
+        return MaskApplier([params[name] for name in self], list(self.values()))
 
     def apply_(self, model: nn.Module) -> None:
         """Zero the pruned weights of ``model`` in place."""
         self.applier(model)()
+
+
+class MaskApplier:
+    """``weights *= factors`` for the masked weights of one model, in one fused foreach multiply.
+
+    The masks are converted once to each weight's dtype and device (``factors``), so a call does no conversion
+    and no host work; it is safe inside CUDA-graph capture.
+    """
+
+    def __init__(self, weights: list[nn.Parameter], masks: list[torch.Tensor]):
+        self.weights = weights
+        self.factors = [m.to(device=w.device, dtype=w.dtype) for m, w in zip(masks, weights, strict=True)]
+
+    @torch.no_grad()
+    def __call__(self) -> None:
+        torch._foreach_mul_(self.weights, self.factors)

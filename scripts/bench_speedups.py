@@ -12,10 +12,20 @@ autotuning and torch.compile keep per-process state), timed as ``scripts/bench.p
     cudnn-all       fused SGD, with cuDNN timing every algorithm it has rather than its first 10 (torch's default)
     tuned           compile + Inductor's coordinate-descent tuning of its kernels
     max-autotune    compile + Inductor's max-autotune (Triton templates tried against cuDNN for convolutions)
+    masked update   compile + the SGD update and the mask as one compiled function (``speed_levers``)
+    no BN counter   compile + BatchNorm without its never-read ``num_batches_tracked`` (``speed_levers``)
+    im2col stem     compile + the stem convolution as im2col and one matrix product (``speed_levers``)
+    deterministic   compile + ``cudnn.deterministic`` (algorithms without the workspace-zeroing kernels that
+                    cost 60 us a step in the profile, if cuDNN's deterministic ones are as fast)
+    levers          compile + all four above
 
-The last three are not defaults: on an H200 timing every cuDNN algorithm bought under 1% over "fused SGD"
+None from "cudnn-all" on is a default: on an H200 timing every cuDNN algorithm bought under 1% over "fused SGD"
 (1.467 against 1.476 s per epoch), the tuned compile did not finish within 100 s, and max-autotune bought 2%
-over "compile model" (1.169 against 1.190 s) for 92 s of compilation.
+over "compile model" (1.169 against 1.190 s) for 92 s of compilation. The last five are the candidates of
+``scripts/speed_levers.py``, not yet measured on a GPU:
+
+    python scripts/bench_speedups.py --common "..." --tile 100 \
+        --variants "default,masked update,no BN counter,im2col stem,deterministic,levers"
 
     python scripts/bench_speedups.py --common "--data-root .data --per-class 50 --augment autoaug --cutout \\
         --eval-every 0" --tile 100 --variants "before,fused SGD,compile model,compile,default"
@@ -46,13 +56,21 @@ VARIANTS: dict[str, tuple[str, dict]] = {
     "cudnn-all": ("--compile graph", {"fused_sgd": True, "cudnn_limit": 0}),
     "tuned": ("--compile full", {"fused_sgd": True, "coordinate_descent": True}),
     "max-autotune": ("--compile full", {"max_autotune": True}),
+    "masked update": ("--compile full", {"masked_update": True}),
+    "no BN counter": ("--compile full", {"model_patches": ["drop_bn_counters"]}),
+    "im2col stem": ("--compile full", {"model_patches": ["im2col_stem"]}),
+    "deterministic": ("--compile full", {"cudnn_deterministic": True}),
+    "levers": ("--compile full", {"masked_update": True, "model_patches": ["drop_bn_counters", "im2col_stem"],
+                                  "cudnn_deterministic": True}),
 }
 
 
 def apply_settings(settings: dict) -> None:
     """Patch this process so that the trainer ``bench.build_trainer`` builds uses ``settings``."""
-    sys.path.insert(0, str(ROOT))
+    sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
     import torch
+    import bench
+    import speed_levers
     import training.loop as loop
     from training.sgd import SGD
 
@@ -68,12 +86,25 @@ def apply_settings(settings: dict) -> None:
         inductor.max_autotune = True
     if settings.get("eager_augment"):
         loop.compile_augmentation = lambda policy: policy
+    if settings.get("masked_update"):
+        loop.masked_update = speed_levers.compiled_masked_update
+    if settings.get("cudnn_deterministic"):
+        torch.backends.cudnn.deterministic = True
+    patches = [getattr(speed_levers, name) for name in settings.get("model_patches", [])]
+    if patches:
+        build_model = bench.build_model
+
+        def patched_build_model(*args, **kwargs):
+            model = build_model(*args, **kwargs)
+            for patch in patches:
+                model = patch(model)
+            return model
+        bench.build_model = patched_build_model
 
 
 def run_child(name: str, common: str, tile: int, epochs: int) -> dict:
     """The variant in a child process; its result row, or ``{"error": ...}``."""
     flags, settings = VARIANTS[name]
-    sys.path.insert(0, str(ROOT / "scripts"))
     apply_settings(settings)
     from bench import bench_case
     return bench_case([*shlex.split(common), *shlex.split(flags)], 1, epochs, False, tile)

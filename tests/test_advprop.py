@@ -14,7 +14,7 @@ from training.advprop import AdvProp, pgd
 from training.evaluate import accuracy
 from training.loop import Environment, LevelTrainer
 from training.sgd import SGD
-from training.step import GraphedStep, TrainStep
+from training.step import GraphedStep, TrainStep, masked_update
 from utils.errors import UserError
 from tests.conftest import tiny_argv
 
@@ -121,7 +121,8 @@ def test_advprop_step_captures_in_a_cuda_graph():
     mask = Mask.dense(model)
     opt = SGD([*model.parameters(), *advprop.parameters()], 0.9, 5e-4)
     opt.set_lr(0.05)
-    step = TrainStep(model, opt, mask.applier(model), 10, 0.0, 0.0, torch.device("cuda"), "bf16", True, advprop)
+    update = masked_update(opt, mask.applier(model))
+    step = TrainStep(model, opt, update, 10, 0.0, 0.0, torch.device("cuda"), "bf16", True, advprop)
     x = torch.randint(0, 256, (32, 3, 32, 32), dtype=torch.uint8, device="cuda")
     y = torch.randint(0, 10, (32,), device="cuda")
     graphed = GraphedStep(step, x, y)

@@ -162,6 +162,26 @@ def test_speedup_variants_change_what_they_name(monkeypatch):
     assert inductor.max_autotune is True
 
 
+def test_speed_lever_variants_patch_the_trainer_they_time(monkeypatch):
+    import sys
+    import torch
+    import training.loop as loop
+    speedups = load_script("bench_speedups")
+    speedups.apply_settings({})  # puts scripts/ on sys.path: bench and speed_levers as the child imports them
+    child_bench = sys.modules["bench"]
+    monkeypatch.setattr(loop, "masked_update", loop.masked_update)
+    monkeypatch.setattr(child_bench, "build_model", child_bench.build_model)
+    monkeypatch.setattr(torch.backends.cudnn, "deterministic", False)
+    speedups.apply_settings(speedups.VARIANTS["levers"][1])
+    assert torch.backends.cudnn.deterministic is True
+    _, _, _, model, trainer = child_bench.build_trainer(TINY.split())
+    assert loop.masked_update.__module__ == "speed_levers"
+    assert type(model.stem[0]).__name__ == "Im2colConv2d"
+    assert not any(key.endswith("num_batches_tracked") for key in model.state_dict())
+    record = trainer.run_epoch(0)  # real steps through the patched model and the compiled update
+    assert record["train_loss"] > 0 and all(p.grad is not None for p in trainer.optimizer.params)
+
+
 def test_speedups_table_times_each_variant_in_its_own_process(capsys):
     speedups = load_script("bench_speedups")
     tiny = "--dataset synthetic --per-class 10 --width 4 --batch-size 50 --device cpu"

@@ -10,7 +10,7 @@ import augment
 import models
 from pruning import SCORERS, Mask, ScoreContext, mask_from_scores
 from training.sgd import SGD
-from training.step import GraphedStep, GraphedTransform, TrainStep
+from training.step import GraphedStep, GraphedTransform, TrainStep, masked_update
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -40,7 +40,8 @@ def make_step(device: str, precision: str, channels_last: bool, seed: int = 0, b
     opt = SGD(model.parameters(), momentum=0.9, weight_decay=5e-4)
     opt.set_lr(0.1)
     trained = model if compile_kwargs is None else torch.compile(model, **compile_kwargs)
-    step = TrainStep(trained, opt, apply_mask, 10, 0.0, 0.0, torch.device(device), precision, channels_last)
+    step = TrainStep(trained, opt, masked_update(opt, apply_mask), 10, 0.0, 0.0, torch.device(device), precision,
+                     channels_last)
     return model, mask, step
 
 

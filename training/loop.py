@@ -21,7 +21,7 @@ from training.evaluate import confusion
 from training.metrics import summarise
 from training.schedule import lr_at
 from training.sgd import SGD
-from training.step import GraphedStep, GraphedTransform, TrainStep
+from training.step import GraphedStep, GraphedTransform, TrainStep, masked_update
 from utils.device import resolve_precision
 from utils.errors import DivergenceError, UserError
 
@@ -124,8 +124,9 @@ class LevelTrainer:
         self.chunk_steps = steps_per_chunk(self.steps_per_epoch, t.batch_size, data.x_train[0].numel())
         self.use_graphs = env.compile != "off" and env.device.type == "cuda"
         trained = torch.compile(model) if env.compile == "full" else model
-        self.step = TrainStep(trained, self.optimizer, self.apply_mask, data.num_classes, hp.data.mixup,
-                              hp.data.cutmix, env.device, env.precision, env.channels_last, self.advprop)
+        update = masked_update(self.optimizer, self.apply_mask)
+        self.step = TrainStep(trained, self.optimizer, update, data.num_classes, hp.data.mixup, hp.data.cutmix,
+                              env.device, env.precision, env.channels_last, self.advprop)
         # training images per class, for the many/medium/few-shot accuracies of long-tailed runs
         self.shot_counts = (torch.bincount(data.y_train, minlength=data.num_classes).tolist()
                             if hp.data.long_tail != "none" else None)

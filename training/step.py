@@ -2,9 +2,9 @@
 
 A step takes an already augmented uint8 batch (augmentation runs once per chunk of steps, see
 ``training.batches``), converts it to [0,1] floats, optionally mixes, runs forward/backward under autocast,
-SGD, and re-applies the mask. With AdvProp (``training.advprop``) it also draws adversarial examples and trains
-on the mean of both losses. Loss and correct predictions accumulate in device tensors, read once per epoch;
-nothing in a step waits for the host.
+SGD, and re-applies the mask (``masked_update``). With AdvProp (``training.advprop``) it also draws adversarial
+examples and trains on the mean of both losses. Loss and correct predictions accumulate in device tensors, read
+once per epoch; nothing in a step waits for the host.
 """
 from __future__ import annotations
 
@@ -20,11 +20,20 @@ from training.precision import autocast, to_float
 from training.sgd import SGD
 
 
+def masked_update(optimizer: SGD, apply_mask: Callable[[], None]) -> Callable[[], None]:
+    """The parameter update of a step: SGD, then the pruned weights zeroed again (``pruning.Mask.applier``)."""
+    def update() -> None:
+        optimizer.step()
+        apply_mask()
+    return update
+
+
 class TrainStep:
-    def __init__(self, model: nn.Module, optimizer: SGD, apply_mask: Callable[[], None], num_classes: int,
+    def __init__(self, model: nn.Module, optimizer: SGD, update: Callable[[], None], num_classes: int,
                  mixup: float, cutmix: float, device: torch.device, precision: str, channels_last: bool,
                  advprop: AdvProp | None = None):
-        self.model, self.optimizer, self.apply_mask = model, optimizer, apply_mask
+        """``update``: what follows each backward, ``optimizer``'s step and then the mask (``masked_update``)."""
+        self.model, self.optimizer, self.update = model, optimizer, update
         self.num_classes, self.mixup, self.cutmix = num_classes, mixup, cutmix
         self.device, self.precision, self.channels_last = device, precision, channels_last
         self.advprop = advprop
@@ -49,8 +58,7 @@ class TrainStep:
             loss = (loss + adversarial_loss) / 2
         self.optimizer.zero_grad()
         loss.backward()
-        self.optimizer.step()
-        self.apply_mask()
+        self.update()
         with torch.no_grad():
             self.loss_sum += loss.detach()
             self.correct += (logits.argmax(1) == y).sum()
