@@ -12,6 +12,10 @@ autotuning and torch.compile keep per-process state), timed as ``scripts/bench.p
     cudnn-all       fused SGD, with cuDNN timing every algorithm it has rather than its first 10 (torch's default)
     tuned           compile + Inductor's coordinate-descent tuning of its kernels
     max-autotune    compile + Inductor's max-autotune (Triton templates tried against cuDNN for convolutions)
+    combo kernels   compile + Inductor's horizontal fusion of independent small kernels into one launch
+    multi-kernel    compile + Inductor's reductions compiled two ways, the faster chosen at run time
+    cooperative     compile + Inductor's cooperative reductions (one kernel, grid-synchronised, for a long
+                    reduction over few outputs: the BatchNorm statistics, at 1.3 of 4.8 TB/s in the profile)
     masked update   compile + the SGD update and the mask as one compiled function (``speed_levers``)
     no BN counter   compile + BatchNorm without its never-read ``num_batches_tracked`` (``speed_levers``)
     im2col stem     compile + the stem convolution as im2col and one matrix product (``speed_levers``)
@@ -21,14 +25,13 @@ autotuning and torch.compile keep per-process state), timed as ``scripts/bench.p
 
 None from "cudnn-all" on is a default: on an H200 timing every cuDNN algorithm bought under 1% over "fused SGD"
 (1.467 against 1.476 s per epoch), the tuned compile did not finish within 100 s, and max-autotune bought 2%
-over "compile model" (1.169 against 1.190 s) for 92 s of compilation. The last five are the candidates of
-``scripts/speed_levers.py``, not yet measured on a GPU:
-
-    python scripts/bench_speedups.py --common "..." --tile 100 \
-        --variants "default,masked update,no BN counter,im2col stem,deterministic,levers"
+over "compile model" (1.169 against 1.190 s) for 92 s of compilation. The rest, three Inductor options and the
+candidates of ``scripts/speed_levers.py``, are not yet measured on a GPU.
 
     python scripts/bench_speedups.py --common "--data-root .data --per-class 50 --augment autoaug --cutout \\
         --eval-every 0" --tile 100 --variants "before,fused SGD,compile model,compile,default"
+    python scripts/bench_speedups.py --common "..." --tile 100 \\
+        --variants "default,masked update,no BN counter,im2col stem,deterministic,levers"
 
 Columns: seconds per epoch (median), the speed-up over the first row, one training step and one augmentation
 chunk in ms, and ``ready``, the process's seconds until its first epoch is done (building, capture, autotuning,
@@ -54,8 +57,11 @@ VARIANTS: dict[str, tuple[str, dict]] = {
     "compile": ("--compile full", {"fused_sgd": True}),
     "default": ("", {}),
     "cudnn-all": ("--compile graph", {"fused_sgd": True, "cudnn_limit": 0}),
-    "tuned": ("--compile full", {"fused_sgd": True, "coordinate_descent": True}),
-    "max-autotune": ("--compile full", {"max_autotune": True}),
+    "tuned": ("--compile full", {"fused_sgd": True, "inductor": {"coordinate_descent_tuning": True}}),
+    "max-autotune": ("--compile full", {"inductor": {"max_autotune": True}}),
+    "combo kernels": ("--compile full", {"inductor": {"combo_kernels": True}}),
+    "multi-kernel": ("--compile full", {"inductor": {"triton.multi_kernel": 1}}),
+    "cooperative": ("--compile full", {"inductor": {"triton.cooperative_reductions": True}}),
     "masked update": ("--compile full", {"masked_update": True}),
     "no BN counter": ("--compile full", {"model_patches": ["drop_bn_counters"]}),
     "im2col stem": ("--compile full", {"model_patches": ["im2col_stem"]}),
@@ -78,12 +84,13 @@ def apply_settings(settings: dict) -> None:
         loop.SGD = functools.partial(SGD, fused=settings["fused_sgd"])
     if "cudnn_limit" in settings:  # cudnn.benchmark is turned on later (Environment.resolve); the limit stays
         torch.backends.cudnn.benchmark_limit = settings["cudnn_limit"]
-    if settings.get("coordinate_descent"):
+    for name, value in settings.get("inductor", {}).items():  # "triton.multi_kernel": config.triton.multi_kernel
         import torch._inductor.config as inductor
-        inductor.coordinate_descent_tuning = True
-    if settings.get("max_autotune"):
-        import torch._inductor.config as inductor
-        inductor.max_autotune = True
+        *groups, leaf = name.split(".")
+        config = functools.reduce(getattr, groups, inductor)
+        if not hasattr(config, leaf):  # an option this torch lacks: the variant's row says so
+            raise AttributeError(f"torch {torch.__version__} has no Inductor option {name}")
+        setattr(config, leaf, value)
     if settings.get("eager_augment"):
         loop.compile_augmentation = lambda policy: policy
     if settings.get("masked_update"):

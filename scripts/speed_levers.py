@@ -61,7 +61,7 @@ def drop_bn_counters(model: nn.Module) -> nn.Module:
 
 
 class Im2colConv2d(nn.Conv2d):
-    """``nn.Conv2d`` computed as im2col (``F.unfold``) and one matrix product, the result in channels_last layout.
+    """``nn.Conv2d`` computed as im2col (``F.unfold``) and one matrix product, the result in the input's layout.
 
     For plain convolutions only: ``groups=1``, numeric zero padding. Same parameters and state dict as the
     ``nn.Conv2d`` it replaces (``im2col_stem`` swaps the class in place)."""
@@ -75,7 +75,10 @@ class Im2colConv2d(nn.Conv2d):
         out = columns.transpose(1, 2) @ self.weight.flatten(1).t()  # (n, positions, out_channels)
         if self.bias is not None:
             out = out + self.bias
-        return out.view(n, out_h, out_w, -1).permute(0, 3, 1, 2)
+        out = out.view(n, out_h, out_w, -1).permute(0, 3, 1, 2)  # a channels_last view
+        # in the input's layout, as a convolution returns it (a channels_last output in a contiguous CPU model
+        # sent oneDNN's 1x1 weight-gradient kernel into minutes-long runs, torch 2.14)
+        return out if x.is_contiguous(memory_format=torch.channels_last) else out.contiguous()
 
 
 def im2col_stem(model: nn.Module) -> nn.Module:

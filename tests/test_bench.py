@@ -160,6 +160,11 @@ def test_speedup_variants_change_what_they_name(monkeypatch):
     monkeypatch.setattr(inductor, "max_autotune", False)
     speedups.apply_settings(speedups.VARIANTS["max-autotune"][1])
     assert inductor.max_autotune is True
+    monkeypatch.setattr(inductor.triton, "multi_kernel", 0)
+    speedups.apply_settings(speedups.VARIANTS["multi-kernel"][1])
+    assert inductor.triton.multi_kernel == 1
+    with pytest.raises(AttributeError, match="no Inductor option triton.no_such_option"):
+        speedups.apply_settings({"inductor": {"triton.no_such_option": True}})
 
 
 def test_speed_lever_variants_patch_the_trainer_they_time(monkeypatch):

@@ -69,19 +69,22 @@ def test_dropping_bn_counters_changes_no_output_and_no_running_statistic():
 
 
 @pytest.mark.parametrize("stride, padding, bias", [(1, 1, False), (2, 0, True)])
-def test_im2col_convolution_is_the_convolution_in_channels_last_layout(stride, padding, bias):
+def test_im2col_convolution_is_the_convolution_in_the_inputs_layout(stride, padding, bias):
     torch.manual_seed(0)
     conv = torch.nn.Conv2d(3, 16, 3, stride, padding, bias=bias)
     im2col = copy.deepcopy(conv)
     im2col.__class__ = levers.Im2colConv2d
-    x = torch.rand(4, 3, 12, 12).to(memory_format=torch.channels_last)
-    expected, out = conv(x), im2col(x)
-    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
-    assert out.is_contiguous(memory_format=torch.channels_last)
-    grad = torch.randn_like(expected)
-    expected.backward(grad)
-    out.backward(grad)
-    torch.testing.assert_close(im2col.weight.grad, conv.weight.grad, rtol=1e-4, atol=1e-4)
+    for layout in (torch.channels_last, torch.contiguous_format):
+        x = torch.rand(4, 3, 12, 12).to(memory_format=layout)
+        expected, out = conv(x), im2col(x)
+        torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+        assert out.is_contiguous(memory_format=layout)
+        grad = torch.randn_like(expected)
+        conv.zero_grad()
+        im2col.zero_grad()
+        expected.backward(grad)
+        out.backward(grad)
+        torch.testing.assert_close(im2col.weight.grad, conv.weight.grad, rtol=1e-4, atol=1e-4)
 
 
 def test_im2col_stem_swaps_only_the_stem_and_keeps_the_state_dict():
