@@ -7,6 +7,7 @@ never derived from weight values.
 from __future__ import annotations
 
 import os
+
 import torch
 from torch import nn
 

@@ -84,8 +84,8 @@ def apply_settings(settings: dict) -> None:
         loop.SGD = functools.partial(SGD, fused=settings["fused_sgd"])
     if "cudnn_limit" in settings:  # cudnn.benchmark is turned on later (Environment.resolve); the limit stays
         torch.backends.cudnn.benchmark_limit = settings["cudnn_limit"]
+    import torch._inductor.config as inductor
     for name, value in settings.get("inductor", {}).items():  # "triton.multi_kernel": config.triton.multi_kernel
-        import torch._inductor.config as inductor
         *groups, leaf = name.split(".")
         config = functools.reduce(getattr, groups, inductor)
         if not hasattr(config, leaf):  # an option this torch lacks: the variant's row says so

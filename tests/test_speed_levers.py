@@ -7,18 +7,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import models
 from pruning import SCORERS, Mask, ScoreContext, mask_from_scores
 from training.sgd import SGD
 from training.step import masked_update
 from tests.test_bench import load_script
+from tests.test_masks import tiny_model
 
 levers = load_script("speed_levers")
-
-
-def tiny_model() -> torch.nn.Module:
-    torch.manual_seed(0)
-    return models.build("resnet18", 10, width=4)
 
 
 def train(model: torch.nn.Module, make_update, steps: int = 3) -> tuple[Mask, list[float]]:
