@@ -3,8 +3,9 @@
 The batch script is self-contained (one ``case`` branch per task, the exact main_imp.py command and its log),
 so what runs is what ``DRY_RUN=1 LAUNCHER=slurm`` prints. Resubmitting is safe: finished runs are left out of
 the new array, and a run that was cut off resumes from its last checkpoint (main_imp.py skips finished levels).
-Submitting while an array of the same sweep is still queued or running is refused: both would train the same
-runs into the same folders.
+Submitting while an array of the same sweep (same prefix, same output folder) is still queued or running is
+refused: both would train the same runs into the same folders. The array carries its sweep folder as its SLURM
+comment, so arrays of the same prefix writing elsewhere, or left in the queue by an earlier cluster, do not count.
 """
 from __future__ import annotations
 
@@ -55,27 +56,31 @@ def _slurm(*argv: str) -> str:
     return done.stdout.strip()
 
 
-def queued_jobs(prefix: str) -> list[str]:
-    """Ids of this sweep's arrays still queued or running."""
-    return sorted(set(_slurm("squeue", "-h", "-n", job_name(prefix), "-o", "%F").split()))
+def queued_jobs(prefix: str, sweep_dir: Path) -> list[str]:
+    """Ids of the arrays still queued or running that train the runs of ``sweep_dir`` (their comment)."""
+    listing = _slurm("squeue", "-h", "-n", job_name(prefix), "-o", "%F|%k")
+    return sorted({job for job, _, comment in (line.partition("|") for line in listing.splitlines())
+                   if comment == str(sweep_dir)})
 
 
 def submit(runs: Sequence[Run], prefix: str, out: Path, jobs: int | None, sbatch_args: Sequence[str],
            dry_run: bool) -> str | None:
     """Submit ``runs`` (the unfinished ones) as one array and return its job id; with ``dry_run`` print the
     sbatch command and the batch script instead."""
-    slurm_dir = out / prefix / "slurm"
+    sweep_dir = (out / prefix).resolve()
+    slurm_dir = sweep_dir / "slurm"
     script_path = slurm_dir / f"array-{time.strftime('%Y%m%d-%H%M%S')}.sh"
     script = batch_script(runs, prefix, slurm_dir, jobs)
-    command = ["sbatch", "--parsable", *sbatch_args, str(script_path)]
+    # the comment marks the array as this folder's (queued_jobs); after SBATCH_ARGS, which must not change it
+    command = ["sbatch", "--parsable", *sbatch_args, f"--comment={sweep_dir}", str(script_path)]
     if dry_run:
         print(f"# would write {script_path} and run: {shlex.join(command)}\n{script}")
         return None
-    queued = queued_jobs(prefix)
+    queued = queued_jobs(prefix, sweep_dir)
     if queued:
-        raise UserError(f"job {', '.join(queued)} of sweep {prefix} is still queued or running; submitting again "
-                        f"would train its runs twice. Wait for it (squeue -j {queued[0]}) or cancel it "
-                        f"(scancel {queued[0]}), then resubmit: finished runs are left out")
+        raise UserError(f"job {', '.join(queued)} of sweep {prefix} ({sweep_dir}) is still queued or running; "
+                        f"submitting again would train its runs twice. Wait for it (squeue -j {queued[0]}) or "
+                        f"cancel it (scancel {queued[0]}), then resubmit: finished runs are left out")
     slurm_dir.mkdir(parents=True, exist_ok=True)
     script_path.write_text(script)
     return _slurm(*command).split(";")[0]

@@ -85,11 +85,22 @@ def test_array_trains_each_run_once_and_resubmission_finishes_only_what_is_missi
     assert not any(p.parent.name == "level_0" for p in changed), changed
 
 
+def held(*sbatch: str) -> str:
+    """Id of a held one-line job (it never runs)."""
+    return subprocess.run(["sbatch", "--parsable", "--hold", *sbatch, "--wrap", "true"], capture_output=True,
+                          text=True, check=True).stdout.strip().split(";")[0]
+
+
 def test_resubmitting_while_the_array_is_queued_is_refused(tmp_path):
+    """Only an array writing into this sweep's folder blocks: the same prefix into another folder, or a job of the
+    same name left in the queue (as a saved cluster state once brought back into CI), does not."""
     script = write_sweep(tmp_path / "sweep.sh", "h", TINY_RUN)
-    _, (job, _) = submit(script, tmp_path, SBATCH_ARGS="--hold")
+    elsewhere = [held("--job-name=sweep-h"), held("--job-name=sweep-h", f"--comment={tmp_path / 'other' / 'h'}")]
+    job = None
     try:
+        _, (job, _) = submit(script, tmp_path, SBATCH_ARGS="--hold")
         again = run_script(script, cwd=tmp_path, OUT=str(tmp_path), LAUNCHER="slurm")
-        assert again.returncode == 1 and f"job {job} of sweep h is still queued or running" in again.stderr
+        assert again.returncode == 1, again.stdout + again.stderr
+        assert f"job {job} of sweep h ({tmp_path.resolve() / 'h'}) is still queued or running" in again.stderr
     finally:
-        subprocess.run(["scancel", job], check=True)
+        subprocess.run(["scancel", *elsewhere, *([job] if job else [])], check=True)

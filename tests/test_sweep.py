@@ -85,7 +85,7 @@ def test_slurm_dry_run_prints_the_batch_script(tmp_path):
     out = done.stdout
     assert "#SBATCH --array=0-7%3" in out and "#SBATCH --job-name=sweep-p" in out
     (sbatch,) = [line for line in out.splitlines() if line.startswith("# would write")]
-    assert "sbatch --parsable --partition gpu --gres=gpu:1 " in sbatch
+    assert f"sbatch --parsable --partition gpu --gres=gpu:1 --comment={tmp_path.resolve() / 'p'} " in sbatch
     tasks = re.findall(r"^ +(\d+)\) log=(\S+)\n +set -- \S+ main_imp.py (.*) ;;$", out, flags=re.M)
     assert [int(t[0]) for t in tasks] == list(range(8))
     assert [augmentation(shlex.split(t[2])) for t in tasks] == [s for s in CIFAR10_SETTINGS for _ in range(2)]
