@@ -12,7 +12,8 @@ BENCH_FLAGS = {"--help", "--case", "--common", "--full-level", "--tile", "--warm
                "--pgd-images",  # scripts/bench.py, scripts/bench_robustness.py
                "--jobs", "--metric",  # scripts/bench_jobs.py, scripts/report.py
                "--variants"}  # scripts/bench_speedups.py
-SBATCH_FLAGS = {"--array", "--parsable", "--partition", "--gres", "--time", "--cpus-per-task", "--comment"}  # SLURM's own
+SBATCH_FLAGS = {"--array", "--parsable", "--partition", "--gres", "--time", "--cpus-per-task",  # SLURM's own
+                "--comment"}
 
 
 def parser_flags() -> set[str]:
