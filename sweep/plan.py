@@ -87,8 +87,25 @@ class Run:
         return shlex.join(["python", "main_imp.py", *self.argv])
 
 
+def own_seed(flags: Sequence[str]) -> int | None:
+    """The seed a run names itself (``--seed N``, as the reproduction presets do for their fixed seed grids), or
+    None: such a run is queued once, with that seed (and ``--data-seed N`` unless it names one too), whatever
+    SEEDS says."""
+    for i, flag in enumerate(flags):
+        if flag == "--seed" and i + 1 < len(flags):
+            return int(flags[i + 1]) if flags[i + 1].isdigit() else None
+        if flag.startswith("--seed="):
+            value = flag.split("=", 1)[1]
+            return int(value) if value.isdigit() else None
+    return None
+
+
 def expand(flags: Sequence[str], seed: int, knobs: Knobs, out: Path) -> tuple[str, ...]:
-    argv = [*flags, "--seed", str(seed), "--data-seed", str(seed)]
+    if own_seed(flags) is not None:
+        named_data_seed = any(f == "--data-seed" or f.startswith("--data-seed=") for f in flags)
+        argv = [*flags] if named_data_seed else [*flags, "--data-seed", str(seed)]
+    else:
+        argv = [*flags, "--seed", str(seed), "--data-seed", str(seed)]
     if knobs.quick:
         argv += QUICK_PRESET
     argv += knobs.extra
@@ -99,13 +116,15 @@ def expand(flags: Sequence[str], seed: int, knobs: Knobs, out: Path) -> tuple[st
 
 def plan(prefix: str, specs: Sequence[Sequence[str]], knobs: Knobs) -> list[Run]:
     """Every (run, seed), run-major: all seeds of the script's first run, then the next (so the cheap runs a
-    script lists first finish first). A run listed twice is kept once."""
+    script lists first finish first). A run that names its own ``--seed`` is queued once, with it. A run listed
+    twice is kept once."""
     if not prefix or "/" in prefix or prefix.startswith("."):
         raise UserError(f"PREFIX must be a plain folder name, got {prefix!r}")
     out = Path(knobs.out) / prefix
     runs, seen = [], set()
     for flags in specs:
-        for seed in knobs.seeds:
+        seed_of_run = own_seed(flags)
+        for seed in knobs.seeds if seed_of_run is None else (seed_of_run,):
             argv = expand(flags, seed, knobs, out)
             try:
                 hp = parse_args(argv)

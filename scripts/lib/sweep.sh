@@ -4,6 +4,7 @@
 #   sweep_begin PREFIX                                     # runs go under ${OUT:-runs}/PREFIX
 #   sweep_add --dataset cifar10 --data-fraction 0.01 --augment base   # one run, by its result-affecting flags
 #   sweep_finish                                           # launch; exit non-zero if any run failed
+#   (or sweep_run, which returns that status instead of exiting, for scripts with steps after training)
 #
 # The work (seeds, QUICK, EXTRA, parallel runs, logs, SLURM) is done by the Python package sweep/, so that run ids
 # and finished runs are computed by the same code as main_imp.py's; this file only collects the list.
@@ -22,9 +23,13 @@ sweep_add() {
     SWEEP_RUNS+=("$(printf '%q ' "$@")")
 }
 
-sweep_finish() {
-    [[ -n $SWEEP_PREFIX ]] || { echo "sweep_finish: call sweep_begin PREFIX first" >&2; exit 2; }
-    ((${#SWEEP_RUNS[@]})) || { echo "sweep_finish: no runs were added" >&2; exit 2; }
+sweep_run() {
+    [[ -n $SWEEP_PREFIX ]] || { echo "sweep_run: call sweep_begin PREFIX first" >&2; exit 2; }
+    ((${#SWEEP_RUNS[@]})) || { echo "sweep_run: no runs were added" >&2; exit 2; }
     python -m sweep "$SWEEP_PREFIX" "${SWEEP_RUNS[@]}"
+}
+
+sweep_finish() {
+    sweep_run
     exit $?
 }
