@@ -5,9 +5,13 @@ import argparse
 import sys
 from pathlib import Path
 
+from report.control import control_markdown, control_rows
 from report.plot import plot_accuracy_vs_density
+from report.robust import robustness_markdown, robustness_rows
 from report.runs import load_runs
 from report.summary import METRICS, summarise, to_csv, to_markdown
+
+ROBUSTNESS_SUMMARY = "robustness.md"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,12 +34,18 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out or args.dirs[0])
     out.mkdir(parents=True, exist_ok=True)
     rows = summarise(runs, args.metric)
-    markdown = to_markdown(rows, args.metric)
+    control = control_markdown(control_rows(runs, args.metric))
+    markdown = to_markdown(rows, args.metric) + (f"\n{control}" if control else "")
     (out / "summary.md").write_text(markdown)
     (out / "summary.csv").write_text(to_csv(rows, args.metric))
     plot_accuracy_vs_density(runs, args.metric).savefig(out / "accuracy_vs_density.png", dpi=120)
+    written = ["summary.md", "summary.csv", "accuracy_vs_density.png"]
+    robustness = robustness_markdown(robustness_rows(runs, args.metric))
+    if robustness:
+        (out / ROBUSTNESS_SUMMARY).write_text(robustness)
+        written.append(ROBUSTNESS_SUMMARY)
     print(markdown)
-    print(f"{len(runs)} runs in {len(rows)} settings -> {out}/summary.md, summary.csv, accuracy_vs_density.png")
+    print(f"{len(runs)} runs in {len(rows)} settings -> {out}/{', '.join(written)}")
     return 0
 
 

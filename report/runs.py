@@ -38,9 +38,16 @@ class RunRecord:
 
 
 def read_run(path: Path) -> RunRecord:
+    """A run directory as main_imp.py writes it (``level_<k>/metrics.json``), or as published under ``results/``
+    (``hparams.json``, ``results.json`` and ``job.json`` only: ``results.json`` lists every finished level)."""
     saved = json.loads((path / "hparams.json").read_text())
-    levels = {k: json.loads((path / f"level_{k}" / "metrics.json").read_text())["result"]
-              for k in level_numbers(path, "metrics.json")}
+    finished = level_numbers(path, "metrics.json")
+    if finished:
+        levels = {k: json.loads((path / f"level_{k}" / "metrics.json").read_text())["result"] for k in finished}
+    elif (path / "results.json").exists():
+        levels = {r["level"]: r for r in json.loads((path / "results.json").read_text())["levels"]}
+    else:
+        levels = {}
     job = path / "job.json"
     planned = json.loads(job.read_text())["rounds"] if job.exists() else None
     return RunRecord(path, {**_DEFAULTS, **flatten(saved["hparams"])}, levels, planned)

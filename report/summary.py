@@ -14,6 +14,8 @@ import statistics
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from scipy import stats
+
 from report.runs import RunRecord
 
 SEED_KEYS = ("training.seed", "data.data_seed")
@@ -26,7 +28,9 @@ METRICS = {
 NAMED_KEYS = ("data.dataset", "data.data_fraction", "data.per_class", "data.augment", "data.cutout", "data.mixup",
               "data.cutmix", "pruning.prune_method")
 COLUMNS = ("dataset", "data", "augmentation", "method", "settings", "seeds", "levels", "dense_mean", "dense_std",
-           "best_level", "best_density", "ticket_mean", "ticket_std", "gain_mean", "gain_std")
+           "best_level", "best_density", "ticket_mean", "ticket_std", "gain_mean", "gain_std", "gain_ci_low",
+           "gain_ci_high")
+CONFIDENCE = 0.95
 
 
 @dataclass
@@ -69,6 +73,16 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else math.nan
 
 
+def confidence_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """The two-sided t interval of the mean of ``values`` (scipy's Student t with n - 1 degrees of freedom): the
+    seeds are few, so a normal interval would be too narrow. (nan, nan) for fewer than two values."""
+    if len(values) < 2:
+        return math.nan, math.nan
+    mean, std = mean_std(values)
+    low, high = stats.t.interval(confidence, len(values) - 1, loc=mean, scale=std / math.sqrt(len(values)))
+    return float(low), float(high)
+
+
 def level_curve(setting: Setting, metric: str = "test_acc") -> list[tuple[float, float, float, int]]:
     """(density, mean, std, seeds) per finished level, densest first: one curve of the accuracy plot."""
     return [(setting.density(k), *mean_std(setting.values(k, metric)), len(setting.values(k, metric)))
@@ -109,6 +123,7 @@ def summarise(runs: Sequence[RunRecord], metric: str = "test_acc") -> list[dict[
         ticket = mean_std(s.values(best, metric)) if best is not None else (math.nan, math.nan)
         gains = [100 * (r.levels[best][metric] - r.levels[0][metric]) for r in s.runs
                  if best is not None and best in r.levels and 0 in r.levels]
+        gain_ci = confidence_interval(gains)
         rows.append({**describe(s.hparams, differing), "seeds": len(s.runs),
                      "levels": ", ".join(r.progress for r in s.runs),
                      "finished": all(r.finished for r in s.runs),
@@ -116,7 +131,8 @@ def summarise(runs: Sequence[RunRecord], metric: str = "test_acc") -> list[dict[
                      "best_density": 100 * s.density(best) if best is not None else math.nan,
                      "ticket_mean": ticket[0], "ticket_std": ticket[1],
                      "gain_mean": mean_std(gains)[0], "gain_std": mean_std(gains)[1],
-                     "unfinished": [f"{r.path} ({r.progress})" for r in s.runs if not r.finished]})
+                     "gain_ci_low": gain_ci[0], "gain_ci_high": gain_ci[1],
+                     "unfinished": [f"{r.path.name} ({r.progress})" for r in s.runs if not r.finished]})
     order = ("dataset", "data", "method", "augmentation", "settings")
     return sorted(rows, key=lambda row: tuple(str(row[k]) for k in order))
 
@@ -127,18 +143,23 @@ def _pm(mean: float, std: float) -> str:
     return f"{mean:.2f}" if math.isnan(std) else f"{mean:.2f} ± {std:.2f}"
 
 
+def _interval(low: float, high: float) -> str:
+    return "-" if math.isnan(low) else f"[{low:.2f}, {high:.2f}]"
+
+
 def caption(metric: str) -> str:
     return (f"Accuracy: {METRICS[metric]}, in %, mean ± sample std over seeds (runs that differ only in "
             f"--seed and --data-seed); *seeds* counts them. *Dense* is level 0. *Best ticket* is the pruned level "
             f"with the highest mean accuracy over seeds among the levels every seed has finished: it is selected "
             f"on the test set, so the ticket's accuracy and the gain are optimistic. *Gain* is ticket - dense per "
-            f"seed, in points. *Levels* is done/planned per seed; a row whose runs are not all finished is marked "
+            f"seed, in points, with its {100 * CONFIDENCE:g}% confidence interval over seeds (Student t; shown "
+            f"for two seeds or more). *Levels* is done/planned per seed; a row whose runs are not all finished is marked "
             f"*(unfinished)*.")
 
 
 def to_markdown(rows: Sequence[dict[str, Any]], metric: str) -> str:
     head = ("dataset", "data", "augmentation", "method", "settings", "seeds", "levels", "dense acc",
-            "best ticket acc", "ticket density", "gain (points)")
+            "best ticket acc", "ticket density", "gain (points)", f"gain {100 * CONFIDENCE:g}% CI")
     lines = [f"# Summary ({metric})", "", caption(metric), "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
@@ -146,11 +167,11 @@ def to_markdown(rows: Sequence[dict[str, Any]], metric: str) -> str:
         levels = r["levels"] + ("" if r["finished"] else " *(unfinished)*")
         cells = (r["dataset"], r["data"], r["augmentation"], r["method"], r["settings"] or "-", r["seeds"], levels,
                  _pm(r["dense_mean"], r["dense_std"]), _pm(r["ticket_mean"], r["ticket_std"]), density,
-                 _pm(r["gain_mean"], r["gain_std"]))
+                 _pm(r["gain_mean"], r["gain_std"]), _interval(r["gain_ci_low"], r["gain_ci_high"]))
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     unfinished = [u for r in rows for u in r["unfinished"]]
     if unfinished:
-        lines += ["", "Unfinished runs (levels done/planned):", *[f"- {u}" for u in unfinished]]
+        lines += ["", "Unfinished runs (run id, levels done/planned):", *[f"- {u}" for u in unfinished]]
     return "\n".join(lines) + "\n"
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from training.loop import LevelTrainer
 from training.schedule import lr_at
 from training.sgd import SGD
 from tests.conftest import tiny_argv
+from utils.provenance import code_version
 
 
 def run_dir_of(out: Path) -> Path:
@@ -153,7 +155,9 @@ def test_outputs_layout_and_results_schema(tmp_path):
     assert all(0 < layer["density"] <= 1 for layer in metrics["layers"].values())
     assert len(metrics["history"]) == 2
     assert metrics["environment"] == {"device": "cpu", "precision": "fp32", "channels_last": False,
-                                      "data_path": "cpu", "compile": "off", "torch": torch.__version__}
+                                      "data_path": "cpu", "compile": "off", "torch": torch.__version__,
+                                      "code_version": code_version()}
+    assert code_version() is None or re.fullmatch(r"[0-9a-f]{10}(-dirty)?", code_version())
     assert len(json.loads((root / "hparams.json").read_text())["hparams"]) == 4
     import numpy as np
     assert len(np.load(root / "subset_indices.npy")) == 200

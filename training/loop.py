@@ -23,6 +23,7 @@ from training.schedule import lr_at
 from training.sgd import SGD
 from training.step import GraphedStep, GraphedTransform, TrainStep, masked_update
 from utils.device import resolve_precision
+from utils.provenance import code_version
 from utils.errors import DivergenceError, UserError
 
 EpochCallback = Callable[[int, list[dict]], None]
@@ -92,7 +93,8 @@ class Environment:
         """What a level actually ran on, for its metrics.json (``auto`` settings resolved)."""
         name = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else self.device.type
         return {"device": name, "precision": self.precision, "channels_last": self.channels_last,
-                "data_path": self.data_path, "compile": self.compile, "torch": torch.__version__}
+                "data_path": self.data_path, "compile": self.compile, "torch": torch.__version__,
+                "code_version": code_version()}
 
 
 class LevelTrainer:
