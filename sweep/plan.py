@@ -136,5 +136,6 @@ def plan(prefix: str, specs: Sequence[Sequence[str]], knobs: Knobs) -> list[Run]
                 continue
             seen.add(hp.run_id())
             finished = all(run_dir.finished_record(k) is not None for k in range(hp.job.rounds))
-            runs.append(Run(f"{shlex.join(flags)} [seed {seed}]", argv, hp.run_id(), run_dir.root, finished))
+            label = shlex.join(flags) + ("" if seed_of_run is not None else f" [seed {seed}]")
+            runs.append(Run(label, argv, hp.run_id(), run_dir.root, finished))
     return runs
