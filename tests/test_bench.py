@@ -1,4 +1,4 @@
-"""scripts/bench.py runs a case end to end on the CPU and reports what it timed."""
+"""bench/bench.py runs a case end to end on the CPU and reports what it timed."""
 from __future__ import annotations
 
 import importlib.util
@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from torch import nn
 
-BENCH = Path(__file__).resolve().parents[1] / "scripts" / "bench.py"
+BENCH = Path(__file__).resolve().parents[1] / "bench" / "bench.py"
 
 
 def load_script(name: str):
-    """``scripts/<name>.py`` as a module (the scripts are not a package)."""
+    """``bench/<name>.py`` as a module (the tools are not a package)."""
     spec = importlib.util.spec_from_file_location(name, BENCH.parent / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -67,7 +67,7 @@ def test_bench_main_prints_one_row_per_case(capsys):
 
 
 def test_paper_recipe_script_runs_all_three_measurements_on_a_cpu(tmp_path):
-    """scripts/bench_paper.sh with its knobs turned down: both tables and a complete IMP run."""
+    """bench/bench_paper.sh with its knobs turned down: both tables and a complete IMP run."""
     extra = "--device cpu --dataset synthetic --per-class 10 --width 4 --epochs 2 --rewind epoch:1 --rounds 2 " \
             "--batch-size 50"
     env = {**os.environ, "COMPILE_MODES": "off", "TILE": "2", "EXTRA": extra, "CHECK": "0"}
@@ -172,7 +172,7 @@ def test_speed_lever_variants_patch_the_trainer_they_time(monkeypatch):
     import torch
     import training.loop as loop
     speedups = load_script("bench_speedups")
-    speedups.apply_settings({})  # puts scripts/ on sys.path: bench and speed_levers as the child imports them
+    speedups.apply_settings({})  # puts bench/ on sys.path: bench and speed_levers as the child imports them
     child_bench = sys.modules["bench"]
     monkeypatch.setattr(loop, "masked_update", loop.masked_update)
     monkeypatch.setattr(child_bench, "build_model", child_bench.build_model)

@@ -1,4 +1,4 @@
-"""scripts/bench_robustness.py: the tiling keeps each severity's images, and the script runs end to end on a CPU."""
+"""bench/bench_robustness.py: the tiling keeps each severity's images, and the script runs end to end on a CPU."""
 from __future__ import annotations
 
 import importlib.util
@@ -9,7 +9,7 @@ import numpy as np
 from robustness.corruptions import CorruptionSet
 from tests.test_robustness import write_c10c
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "bench_robustness.py"
+SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "bench_robustness.py"
 spec = importlib.util.spec_from_file_location("bench_robustness", SCRIPT)
 bench = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(bench)

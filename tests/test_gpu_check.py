@@ -1,11 +1,11 @@
-"""scripts/gpu_check.py: stages run in child processes; one that overruns is stopped with its stack printed."""
+"""bench/gpu_check.py: stages run in child processes; one that overruns is stopped with its stack printed."""
 from __future__ import annotations
 
 import subprocess
 import sys
 from pathlib import Path
 
-CHECK = Path(__file__).resolve().parents[1] / "scripts" / "gpu_check.py"
+CHECK = Path(__file__).resolve().parents[1] / "bench" / "gpu_check.py"
 TINY = "--dataset synthetic --per-class 4 --width 4 --batch-size 8 --augment autoaug --cutout --device cpu"
 
 

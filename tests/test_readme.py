@@ -12,9 +12,9 @@ REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text()
 PAGES = {p.relative_to(REPO).as_posix(): p.read_text() for p in sorted((REPO / "docs").glob("*.md"))}
 BENCH_FLAGS = {"--help", "--case", "--common", "--full-level", "--tile", "--warmup-epochs", "--epochs", "--tile-to",
-               "--pgd-images",  # scripts/bench.py, scripts/bench_robustness.py
+               "--pgd-images",  # bench/bench.py, bench/bench_robustness.py
                "--jobs", "--metric", "--out", "--where", "--check",  # bench_jobs.py, report.py, sweep.evaluate
-               "--variants"}  # scripts/bench_speedups.py
+               "--variants"}  # bench/bench_speedups.py
 SBATCH_FLAGS = {"--array", "--parsable", "--partition", "--gres", "--time", "--cpus-per-task",  # SLURM's own
                 "--comment"}
 

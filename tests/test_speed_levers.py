@@ -1,4 +1,4 @@
-"""The candidate speed-ups of scripts/speed_levers.py compute what the defaults compute (on the CPU)."""
+"""The candidate speed-ups of bench/speed_levers.py compute what the defaults compute (on the CPU)."""
 from __future__ import annotations
 
 import copy

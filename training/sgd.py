@@ -11,7 +11,7 @@ buffer, against five passes and a temporary in foreach ops; for ResNet-18's 11.2
 memory traffic per step instead of about 0.58 GB (arithmetic). Measured: on an H200 (torch 2.11) the update alone
 took 0.147 ms against 0.375 ms, and the whole captured training step (ResNet-18, batch 100, bf16) 2.82 ms
 against 2.92 ms; on the 2-core CPU 0.2 against 1.25 ms at width 8. ``fused=False`` keeps the foreach update
-(other devices, and the comparison in ``scripts/profile_step.py``).
+(other devices, and the comparison in ``bench/profile_step.py``).
 """
 from __future__ import annotations
 

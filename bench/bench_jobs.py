@@ -6,8 +6,8 @@ epoch (CUDA graph capture, cuDNN autotuning), and wait. For each N, the first N 
 epochs one after another, then all at once; the table gives the images per second of all of them together in
 both ways. Idle workers hold memory, not compute. Start-up is not timed: a sweep pays it once per run either way.
 
-    python scripts/bench_jobs.py                        # CPU: a tiny synthetic case, N = 1, 2
-    python scripts/bench_jobs.py --common "--data-root .data --per-class 50 --augment autoaug --cutout" \\
+    python bench/bench_jobs.py                        # CPU: a tiny synthetic case, N = 1, 2
+    python bench/bench_jobs.py --common "--data-root .data --per-class 50 --augment autoaug --cutout" \\
         --jobs 1 2 4 8 --epochs 20                      # a GPU: 1% of CIFAR-10, the paper recipe
 """
 from __future__ import annotations
@@ -32,7 +32,7 @@ CPU_DEFAULT = "--dataset synthetic --per-class 20 --width 8 --batch-size 50 --de
 def worker(argv: list[str], epochs: int) -> None:
     """Build the case, warm up, say ``ready``; then for each ``go [THREADS]`` on stdin train ``epochs`` epochs with
     THREADS CPU threads (torch's default without it) and print ``{"images": ..., "seconds": ...}``."""
-    sys.path.insert(0, str(REPO / "scripts"))
+    sys.path.insert(0, str(REPO / "bench"))
     import torch
     from bench import build_trainer  # the case as main_imp.py would train its level 0
 

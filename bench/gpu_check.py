@@ -14,7 +14,7 @@ hang says where it is. Stages, in order, each building on what the previous one 
     tiled       one epoch of the training set repeated ``--tile`` times (a full-size epoch)
     compile     three epochs with ``--compile full`` (torch.compile inside the graph)
 
-    python scripts/gpu_check.py --flags "--data-root .data --per-class 50 --augment autoaug --cutout"
+    python bench/gpu_check.py --flags "--data-root .data --per-class 50 --augment autoaug --cutout"
 
 On a CPU the CUDA-only stages report ``skipped``. Exit status: 0 when no stage failed or overran.
 """
@@ -31,7 +31,7 @@ from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT / "bench"))
 
 SKIPPED = 3  # a stage's exit status when it does not apply here (a CUDA stage on a CPU)
 

@@ -1,7 +1,7 @@
-"""Candidate speed-ups of the training step, measured by ``scripts/bench_speedups.py`` before any becomes a default.
+"""Candidate speed-ups of the training step, measured by ``bench/bench_speedups.py`` before any becomes a default.
 
 Each targets a cost in the profile of the compiled step on an H200 (torch 2.11, ResNet-18, batch 100, bf16,
-2.13 ms a step; ``scripts/profile_step.py``) and keeps what a run computes:
+2.13 ms a step; ``bench/profile_step.py``) and keeps what a run computes:
 
 - ``compiled_masked_update``: the SGD update (72 us a step as torch's fused kernel) and the mask (38 us, a second
   pass over the conv weights) as one compiled function, which Inductor can fuse into one pass per parameter group.

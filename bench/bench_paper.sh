@@ -3,17 +3,17 @@
 # evaluated once per level. Built to run as one unattended job (one call on a borrowed GPU): every step runs
 # under `timeout $LIMIT`, writes its whole output to LOGS/<step>.log and prints only its end, and a summary of
 # all steps comes last. Steps:
-#   check    scripts/gpu_check.py: the CUDA path stage by stage (a hang stops there, with its stack printed);
+#   check    bench/gpu_check.py: the CUDA path stage by stage (a hang stops there, with its stack printed);
 #            when it fails, only `tests` still runs
 #   tests    python -m pytest -q -m cuda (TESTS=1)
 #   full     100%: the 1% cut repeated TILE (100) times, i.e. 50,000 images and 500 steps per epoch, for each
 #            compile mode, so the timing matches the full set even where only a 1% cut is at hand
-#   speedups scripts/bench_speedups.py at 100%: what each speed-up of the step buys (SPEEDUPS=1)
-#   profile  scripts/profile_step.py at 100% with the default settings (PROFILE=1)
+#   speedups bench/bench_speedups.py at 100%: what each speed-up of the step buys (SPEEDUPS=1)
+#   profile  bench/profile_step.py at 100% with the default settings (PROFILE=1)
 #   one      1% of CIFAR-10 (50 images per class): seconds per epoch and one whole level, for each compile mode
 #   imp      one complete 16-level IMP run at 1% through main_imp.py, timed end to end
 #
-#   bash scripts/bench_paper.sh DATA_ROOT [OUT]      # DATA_ROOT holds cifar10.npz (full set or a cut)
+#   bash bench/bench_paper.sh DATA_ROOT [OUT]      # DATA_ROOT holds cifar10.npz (full set or a cut)
 #
 # Knobs (environment): COMPILE_MODES (default "off graph full"), TILE (default 100), EXTRA (flags added to every
 # run, e.g. "--device cpu --width 4 --epochs 2" for a quick check on a CPU with COMPILE_MODES=off), LIMIT
@@ -21,7 +21,7 @@
 # (seconds per check stage, default 60), TESTS=1, SPEEDUPS=1, PROFILE=1, LOGS (default OUT/logs), PYTHON
 # (default python, else python3).
 set -uo pipefail
-root=${1:?usage: bash scripts/bench_paper.sh DATA_ROOT [OUT]}
+root=${1:?usage: bash bench/bench_paper.sh DATA_ROOT [OUT]}
 out=${2:-runs/bench_paper}
 cd "$(dirname "$0")/.."
 py=${PYTHON:-$(command -v python >/dev/null && echo python || echo python3)}
@@ -71,7 +71,7 @@ check_ok=0
 if [[ ${CHECK:-1} != 0 ]]; then
     stages=${CHECK_STAGES:-cuda,eager,graph,augment,epoch,tiled,compile}
     n_stages=$(tr , '\n' <<<"$stages" | wc -l)
-    step check "$((n_stages * (stage_limit + 15)))" "$py" scripts/gpu_check.py --flags "$recipe" \
+    step check "$((n_stages * (stage_limit + 15)))" "$py" bench/gpu_check.py --flags "$recipe" \
         --tile "$tile" --stages "$stages" --limit "$stage_limit" || check_ok=$?
 fi
 [[ ${TESTS:-0} == 1 ]] && step tests "$limit" "$py" -m pytest -q -m cuda -p no:cacheprovider \
@@ -82,14 +82,14 @@ if [[ $check_ok != 0 ]]; then
     exit 1
 fi
 echo "== 100% (1% x $tile) =="
-step full "$limit" "$py" scripts/bench.py --common "$recipe" "${cases[@]}" --tile "$tile" --epochs 3 \
+step full "$limit" "$py" bench/bench.py --common "$recipe" "${cases[@]}" --tile "$tile" --epochs 3 \
     --warmup-epochs 1
-[[ ${SPEEDUPS:-0} == 1 ]] && step speedups "$limit" "$py" scripts/bench_speedups.py --common "$recipe" \
+[[ ${SPEEDUPS:-0} == 1 ]] && step speedups "$limit" "$py" bench/bench_speedups.py --common "$recipe" \
     --tile "$tile" --variants "before,fused SGD,compile model,compile,default" --limit "$((limit / 4))"
-[[ ${PROFILE:-0} == 1 ]] && step profile "$limit" "$py" scripts/profile_step.py --common "$recipe" \
+[[ ${PROFILE:-0} == 1 ]] && step profile "$limit" "$py" bench/profile_step.py --common "$recipe" \
     --tile "$tile"
 echo "== 1% of CIFAR-10 =="
-step one "$limit" "$py" scripts/bench.py --common "$recipe" "${cases[@]}" --full-level
+step one "$limit" "$py" bench/bench.py --common "$recipe" "${cases[@]}" --full-level
 echo "== one IMP run at 1% =="
 for done_run in "$out"/*/hparams.json; do  # an earlier run's finished levels would not be trained again
     [[ -e $done_run ]] && rm -rf -- "${done_run%/hparams.json}"

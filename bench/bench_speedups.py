@@ -2,7 +2,7 @@
 """What each speed-up of the training step buys: the same case timed with the speed-ups added one at a time.
 
 The first four rows each add one change to the row above. Each variant runs in its own process (cuDNN's
-autotuning and torch.compile keep per-process state), timed as ``scripts/bench.py`` times a case:
+autotuning and torch.compile keep per-process state), timed as ``bench/bench.py`` times a case:
 
     before          --compile graph and the foreach SGD update (the defaults until November 2026)
     fused SGD       the update as torch's fused kernel (``training.sgd``, now the default)
@@ -26,11 +26,11 @@ autotuning and torch.compile keep per-process state), timed as ``scripts/bench.p
 None from "cudnn-all" on is a default: on an H200 timing every cuDNN algorithm bought under 1% over "fused SGD"
 (1.467 against 1.476 s per epoch), the tuned compile did not finish within 100 s, and max-autotune bought 2%
 over "compile model" (1.169 against 1.190 s) for 92 s of compilation. The rest, three Inductor options and the
-candidates of ``scripts/speed_levers.py``, are not yet measured on a GPU.
+candidates of ``bench/speed_levers.py``, are not yet measured on a GPU.
 
-    python scripts/bench_speedups.py --common "--data-root .data --per-class 50 --augment autoaug --cutout \\
+    python bench/bench_speedups.py --common "--data-root .data --per-class 50 --augment autoaug --cutout \\
         --eval-every 0" --tile 100 --variants "before,fused SGD,compile model,compile,default"
-    python scripts/bench_speedups.py --common "..." --tile 100 \\
+    python bench/bench_speedups.py --common "..." --tile 100 \\
         --variants "default,masked update,no BN counter,im2col stem,deterministic,levers"
 
 Columns: seconds per epoch (median), the speed-up over the first row, one training step and one augmentation
@@ -73,7 +73,7 @@ VARIANTS: dict[str, tuple[str, dict]] = {
 
 def apply_settings(settings: dict) -> None:
     """Patch this process so that the trainer ``bench.build_trainer`` builds uses ``settings``."""
-    sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
+    sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
     import torch
     import bench
     import speed_levers

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Where a training step's time goes: ``torch.profiler`` over a few steps and one augmentation chunk.
 
-For each ``--case`` (``main_imp.py`` flags, as in ``scripts/bench.py``) it builds the level-0 trainer, runs one
+For each ``--case`` (``main_imp.py`` flags, as in ``bench/bench.py``) it builds the level-0 trainer, runs one
 warm-up epoch (CUDA-graph capture, cuDNN autotuning, compilation), then profiles
 
 - ``--steps`` training steps as the epoch runs them (graph replays on CUDA with the default ``--compile``),
@@ -12,7 +12,7 @@ and prints the top operators by device time (self time; kernels by name for grap
 update timed alone for the fused and the foreach SGD, and the whole step with each of the two updates. On a
 CPU the same tables show CPU time.
 
-    python scripts/profile_step.py --common "--data-root .data --per-class 50 --augment autoaug --cutout" \\
+    python bench/profile_step.py --common "--data-root .data --per-class 50 --augment autoaug --cutout" \\
         --case "--compile graph" --tile 100
 """
 from __future__ import annotations

@@ -7,8 +7,8 @@ severity (10,000 = the official size) and written to a temporary folder first, s
 memory-mapped files as evaluate.py would (just written, so from the page cache). The model is a randomly initialised
 ResNet-18: the cost of a forward/backward pass does not depend on the weights.
 
-    python scripts/bench_robustness.py --data-root .data --c10c-root .data/CIFAR-10-C-mini      # GPU, < 90 s
-    python scripts/bench_robustness.py --dataset synthetic --width 8 --tile-to 100 --pgd-images 64   # CPU check
+    python bench/bench_robustness.py --data-root .data --c10c-root .data/CIFAR-10-C-mini      # GPU, < 90 s
+    python bench/bench_robustness.py --dataset synthetic --width 8 --tile-to 100 --pgd-images 64   # CPU check
 """
 from __future__ import annotations
 

@@ -7,8 +7,8 @@ median is reported; on the CPU with ``time.perf_counter``. ``--full-level`` runs
 ``train_level`` as ``main_imp.py``: scheduled evaluations, checkpoints, the rewind state and the level's files,
 written to a temporary folder) and reports its wall time; without it the level is estimated from the epochs.
 
-    python scripts/bench.py                                  # CPU: a tiny synthetic case, seconds
-    python scripts/bench.py --common "--data-root ../shared/data --data-fraction 0.01 --augment autoaug --cutout" \\
+    python bench/bench.py                                  # CPU: a tiny synthetic case, seconds
+    python bench/bench.py --common "--data-root ../shared/data --data-fraction 0.01 --augment autoaug --cutout" \\
         --case "--compile off" --case "--compile graph" --full-level
 """
 from __future__ import annotations
