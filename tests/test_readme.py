@@ -1,4 +1,5 @@
-"""The README documents every flag (of main_imp.py and evaluate.py), and every flag it shows exists."""
+"""The README documents every flag (of main_imp.py, evaluate.py and pretrain_ssl.py), and every flag it shows
+exists."""
 from __future__ import annotations
 
 import re
@@ -6,6 +7,7 @@ from pathlib import Path
 
 from lottery.cli import build_parser
 from robustness.cli import build_parser as build_evaluate_parser
+from selfsup.cli import build_ssl_parser
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 BENCH_FLAGS = {"--help", "--case", "--common", "--full-level", "--tile", "--warmup-epochs", "--epochs", "--tile-to",
@@ -17,7 +19,7 @@ SBATCH_FLAGS = {"--array", "--parsable", "--partition", "--gres", "--time", "--c
 
 
 def parser_flags() -> set[str]:
-    return {s for parser in (build_parser(), build_evaluate_parser()) for a in parser._actions
+    return {s for parser in (build_parser(), build_evaluate_parser(), build_ssl_parser()) for a in parser._actions
             for s in a.option_strings if s.startswith("--")} - {"--help"}
 
 
