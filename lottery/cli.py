@@ -8,7 +8,8 @@ import sys
 import typing
 from typing import Any, NoReturn, Sequence
 
-from lottery.hparams import Hparams, ModelHparams, PruningHparams, TrainingHparams, parse_rewind_epoch
+from lottery.hparams import (HparamTree, Hparams, ModelHparams, PruningHparams, TrainingHparams,
+                             parse_rewind_epoch)
 from utils.errors import UserError
 
 
@@ -21,11 +22,15 @@ def _flag_name(field_name: str) -> str:
     return "--" + field_name.replace("_", "-")
 
 
-def build_parser(prog: str = "main_imp.py") -> argparse.ArgumentParser:
-    parser = _Parser(prog=prog, description="Find sparse winning tickets by iterative magnitude pruning with "
-                     "weight rewinding on small, class-balanced image subsets.",
-                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    for group_name, group_cls in ((f.name, f.default_factory) for f in dataclasses.fields(Hparams)):
+DESCRIPTION = ("Find sparse winning tickets by iterative magnitude pruning with weight rewinding on small, "
+               "class-balanced image subsets.")
+
+
+def build_parser(prog: str = "main_imp.py", tree: type[HparamTree] = Hparams,
+                 description: str = DESCRIPTION) -> argparse.ArgumentParser:
+    """One flag per field of ``tree``'s groups (``Hparams`` for main_imp.py), in an argument group per group."""
+    parser = _Parser(prog=prog, description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    for group_name, group_cls in ((f.name, f.default_factory) for f in dataclasses.fields(tree)):
         arg_group = parser.add_argument_group(group_name)
         types = typing.get_type_hints(group_cls)  # the annotation, not the default's type: 0 for a float is fine
         for f in dataclasses.fields(group_cls):
@@ -129,13 +134,17 @@ def _validate_advprop(hp: Hparams) -> None:
            "--advprop-eps must be >= 0, --advprop-step-size > 0 and --advprop-steps >= 1")
 
 
-def parse_args(argv: Sequence[str] | None = None) -> Hparams:
-    args = vars(build_parser().parse_args(argv))
+def parse_tree(parser: argparse.ArgumentParser, tree: type[HparamTree], argv: Sequence[str] | None) -> Any:
+    """``argv`` parsed by ``parser`` (from ``build_parser(tree=tree)``) into an instance of ``tree``."""
     groups: dict[str, dict[str, Any]] = {}
-    for key, value in args.items():
+    for key, value in vars(parser.parse_args(argv)).items():
         group, name = key.split(".", 1)
         groups.setdefault(group, {})[name] = value
-    hp = Hparams.from_dict(groups)
+    return tree.from_dict(groups)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> Hparams:
+    hp = parse_tree(build_parser(), Hparams, argv)
     validate(hp)
     return hp
 

@@ -65,7 +65,9 @@ def _flag(default: Any, help: str, choices: Callable[[], list[str]] | None = Non
 
 
 @dataclass(frozen=True)
-class DataHparams:
+class SubsetHparams:
+    """Which training images a run uses: the dataset and a class-balanced subset of it (``DataHparams`` adds the
+    long tail and the augmentation; ``pretrain_ssl.py`` uses this group as it is)."""
     dataset: str = _flag("cifar10", "dataset (README: Datasets)", _choices(_datasets))
     image_size: int = _flag(0, "model input side in pixels for the image-file datasets (training images are "
                             "stored at 256/224 of it for the ImageNet-style ones); 0 = the dataset's own "
@@ -73,6 +75,14 @@ class DataHparams:
     data_fraction: float = _flag(1.0, "fraction of the training set kept, class-balanced, 0 < F <= 1")
     per_class: int = _flag(0, "training images kept per class (instead of --data-fraction); 0 = use the fraction")
     data_seed: int = _flag(0, "seed of the subset draw (independent of --seed)")
+
+    def long_tail_profile(self) -> tuple[str, float]:
+        """(``--long-tail``, ``--imbalance``) of the subset draw: a balanced one here."""
+        return "none", 1.0
+
+
+@dataclass(frozen=True)
+class DataHparams(SubsetHparams):
     long_tail: str = _flag("none", "long-tailed subset: exp (class i keeps n*R^(i/(C-1))) or step (half keep n*R)",
                            _choices(_long_tails))
     imbalance: float = _flag(0.01, "R, the smallest class's share of the largest for --long-tail, 0 < R <= 1")
@@ -83,11 +93,19 @@ class DataHparams:
     mixup: float = _flag(0.0, "mixup Beta(alpha, alpha); 0 = off")
     cutmix: float = _flag(0.0, "CutMix Beta(alpha, alpha); 0 = off (with --mixup too: one of them per batch)")
 
+    def long_tail_profile(self) -> tuple[str, float]:
+        return self.long_tail, self.imbalance
+
 
 @dataclass(frozen=True)
-class ModelHparams:
+class BackboneHparams:
+    """The network whose weights a run trains (``ModelHparams`` adds the classifier and the starting weights)."""
     arch: str = _flag("resnet18", "architecture (CIFAR stem for inputs up to 64 px)", _choices(_models))
     width: int = _flag(64, "base width (64 = the standard ResNet-18)")
+
+
+@dataclass(frozen=True)
+class ModelHparams(BackboneHparams):
     match_density: float = _flag(0.0, "small dense baseline: train once, dense, at the width whose prunable weight "
                                  "count is closest to D x that of --width; 0 = off")
     head: str = _flag("linear", "classifier: linear, cosine (scaled cosine of L2-normalised features and class "
@@ -167,40 +185,43 @@ class JobHparams:
 RESULT_GROUPS = ("data", "model", "pruning", "training")
 
 
-@dataclass(frozen=True)
-class Hparams:
-    data: DataHparams = field(default_factory=DataHparams)
-    model: ModelHparams = field(default_factory=ModelHparams)
-    pruning: PruningHparams = field(default_factory=PruningHparams)
-    training: TrainingHparams = field(default_factory=TrainingHparams)
-    job: JobHparams = field(default_factory=JobHparams)
+class HparamTree:
+    """What every entry point's hyperparameters share (a frozen dataclass of frozen groups: ``Hparams`` for
+    main_imp.py, ``selfsup.hparams.SSLHparams`` for pretrain_ssl.py): dict round trips, one canonical spelling
+    (``rules``) and the run id, a hash of the non-default values of the groups in ``RESULT_GROUPS``."""
+
+    RESULT_GROUPS: typing.ClassVar[tuple[str, ...]] = ()
+
+    def rules(self) -> tuple[Callable[[Any], Any], ...]:
+        """The canonical-form rules applied, in order, before the run id is hashed."""
+        return (_annotated_types,)
 
     def groups(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
     def to_dict(self, include_job: bool = False) -> dict[str, dict[str, Any]]:
         return {name: dataclasses.asdict(group) for name, group in self.groups().items()
-                if include_job or name in RESULT_GROUPS}
+                if include_job or name in self.RESULT_GROUPS}
 
     @classmethod
-    def from_dict(cls, d: dict[str, dict[str, Any]]) -> "Hparams":
+    def from_dict(cls, d: dict[str, dict[str, Any]]):
         """Build from nested ``{group: {field: value}}``; a field missing from ``d`` takes its default, so an
         ``hparams.json`` written before that field existed still reads (unknown keys are refused by the
         dataclass constructor, as ``TypeError``)."""
         types = {f.name: f.default_factory for f in dataclasses.fields(cls)}
         return cls(**{name: types[name](**values) for name, values in d.items()})
 
-    def canonical(self) -> "Hparams":
-        """The same computation under one spelling: every rule in ``CANONICAL_RULES`` applied in turn."""
+    def canonical(self):
+        """The same computation under one spelling: every rule of ``rules()`` applied in turn."""
         hp = self
-        for rule in CANONICAL_RULES:
+        for rule in self.rules():
             hp = rule(hp)
         return hp
 
     def non_default(self) -> dict[str, Any]:
         """The result-affecting values that differ from their defaults, as ``group.field``."""
         out = {}
-        for name in RESULT_GROUPS:
+        for name in self.RESULT_GROUPS:
             group = getattr(self, name)
             for f in dataclasses.fields(group):
                 value = getattr(group, f.name)
@@ -214,6 +235,20 @@ class Hparams:
         spelling had before canonical forms existed, to find run directories written then.)"""
         blob = json.dumps((self.canonical() if canonical else self).non_default(), sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:10]
+
+
+@dataclass(frozen=True)
+class Hparams(HparamTree):
+    RESULT_GROUPS: typing.ClassVar[tuple[str, ...]] = RESULT_GROUPS
+
+    data: DataHparams = field(default_factory=DataHparams)
+    model: ModelHparams = field(default_factory=ModelHparams)
+    pruning: PruningHparams = field(default_factory=PruningHparams)
+    training: TrainingHparams = field(default_factory=TrainingHparams)
+    job: JobHparams = field(default_factory=JobHparams)
+
+    def rules(self) -> tuple[Callable[["Hparams"], "Hparams"], ...]:
+        return CANONICAL_RULES
 
     @property
     def rewind_epoch(self) -> int | None:

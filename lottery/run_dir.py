@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from lottery.hparams import Hparams
+from lottery.hparams import HparamTree, Hparams
 from utils.errors import UserError
 from utils.io import load_json, remove_stale_temporaries, save_json, save_numpy, save_text
 
@@ -51,7 +51,7 @@ def check_writable(out: str) -> None:
         raise UserError(f"--out {out}: cannot write into {existing} ({err.strerror or err})") from None
 
 
-def _differences(stored: dict[str, Any], mine: Hparams) -> list[str]:
+def _differences(stored: dict[str, Any], mine: HparamTree) -> list[str]:
     """``group.field (stored X, this run Y)`` for each result-affecting value an hparams.json written by this
     or an earlier version of the code holds differently. A field it lacks was added since and takes its default
     (a no-op by design), so an old run directory stays usable; a field this code does not know is a difference."""
@@ -59,13 +59,17 @@ def _differences(stored: dict[str, Any], mine: Hparams) -> list[str]:
     unknown = [f"{g}.{k}" for g, values in stored.items() for k in values if k not in ours.get(g, {})]
     if unknown:
         return [f"{key} (stored, unknown to this code)" for key in unknown]
-    theirs = Hparams.from_dict(stored).canonical().to_dict()
+    theirs = type(mine).from_dict(stored).canonical().to_dict()
     return [f"{g}.{k} (stored {theirs[g][k]!r}, this run {v!r})"
             for g, values in ours.items() for k, v in values.items() if theirs[g][k] != v]
 
 
 class RunDir:
-    def __init__(self, hp: Hparams, root: str | Path | None = None):
+    """A run's folder, named by its run id. ``hp`` is main_imp.py's ``Hparams`` or another entry point's
+    ``HparamTree`` (pretrain_ssl.py's), whose ``job`` group has ``out``; the level and results methods are
+    main_imp.py's."""
+
+    def __init__(self, hp: HparamTree, root: str | Path | None = None):
         self.hp = hp.canonical()
         out = Path(hp.job.out)
         self.root = Path(root) if root is not None else out / self.hp.run_id()

@@ -25,7 +25,7 @@ import torch
 import datasets
 import models
 from datasets import ImageDataset
-from lottery.hparams import Hparams
+from lottery.hparams import HparamTree, Hparams
 from lottery.run_dir import RunDir, check_writable, format_table
 from lottery.small_dense import match_width
 from models.pretrained import initialise
@@ -44,18 +44,20 @@ from utils.seeding import derive_seed, rng_state, seed_all, set_rng_state
 PRUNE_STREAM, TRAIN_STREAM, REINIT_STREAM = 1, 2, 3
 
 
-def load_subset(hp: Hparams) -> tuple[ImageDataset, np.ndarray]:
-    """The dataset restricted to the class-balanced (or long-tailed) subset this run trains on."""
+def load_subset(hp: HparamTree) -> tuple[ImageDataset, np.ndarray]:
+    """The dataset restricted to the class-balanced (or long-tailed) subset this run trains on: ``hp.data`` is a
+    ``SubsetHparams`` (main_imp.py's ``DataHparams``, or pretrain_ssl.py's pool), ``hp.job`` has ``data_root``."""
     d = hp.data
+    long_tail, imbalance = d.long_tail_profile()
     full = datasets.load(d.dataset, hp.job.data_root, d.image_size)
     labels = full.y_train.numpy()
-    if d.per_class == 0 and d.data_fraction == 1.0 and d.long_tail == "none":
+    if d.per_class == 0 and d.data_fraction == 1.0 and long_tail == "none":
         # the whole training set, as it comes: the same indices a balanced draw of everything gives, and the
         # only choice for a set whose classes differ in size (ISIC's, CLaMM's)
         indices = np.arange(len(labels))
         return full.subset(indices), indices
     n_max = datasets.per_class_count(labels, full.num_classes, d.data_fraction, d.per_class)
-    counts = datasets.class_counts(n_max, full.num_classes, d.long_tail, d.imbalance)
+    counts = datasets.class_counts(n_max, full.num_classes, long_tail, imbalance)
     indices = datasets.draw_indices(labels, counts, d.data_seed)
     return full.subset(indices), indices
 
@@ -148,9 +150,10 @@ class OpenedRun:
                   f"train in {env.precision} (--precision {hp.training.precision} on {env.device})", file=sys.stderr)
 
 
-def open_run(hp: Hparams) -> OpenedRun:
+def open_run(hp: HparamTree) -> OpenedRun:
     """Resolve the device, check the output folder, load the subset: everything that can be refused is checked
-    here, before anything is written (``OpenedRun.claim`` writes)."""
+    here, before anything is written (``OpenedRun.claim`` writes). Also pretrain_ssl.py's (``hp`` an
+    ``SSLHparams``: a pool, a device, an output folder, a precision and a compile mode, as here)."""
     device = resolve_device(hp.job.device)
     check_writable(hp.job.out)
     run_dir = RunDir(hp)

@@ -1,6 +1,7 @@
-"""A fork server for tests/test_kill_resume.py: imports the code once, then runs ``main_imp.py``'s ``main`` in a
-forked child per request, so that each of the many kill-and-resume attempts costs its run, not a Python and
-torch start-up (seconds on a 2-core machine). Forking happens before any computation, so no thread pools exist.
+"""A fork server for tests/test_kill_resume.py: imports the code once, then runs ``main_imp.py``'s ``main`` (or the
+``main`` of the module named as its argument: ``selfsup.cli`` for pretrain_ssl.py) in a forked child per request,
+so that each of the many kill-and-resume attempts costs its run, not a Python and torch start-up (seconds on a
+2-core machine). Forking happens before any computation, so no thread pools exist.
 
 Protocol (JSON lines): the test writes ``[kill_at_write, argv]``; the server answers ``{"pid": ...}``, the child's
 stdout follows (the run's own lines), then the child's last line ``{"writes": N}`` if it ran to the end, then
@@ -25,9 +26,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import importlib  # noqa: E402
+
 import lottery.runner  # noqa: E402,F401  (the heavy imports, once, before forking)
 import utils.io  # noqa: E402
-from lottery.cli import main  # noqa: E402
+
+# the entry point's module (its ``main(argv)``): main_imp.py's by default, or e.g. ``selfsup.cli``
+main = importlib.import_module(sys.argv[1] if len(sys.argv) > 1 else "lottery.cli").main
 
 
 def _die() -> None:

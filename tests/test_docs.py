@@ -11,9 +11,10 @@ def test_flags_doc_is_current():
 def test_flags_doc_lists_every_flag_of_both_parsers():
     from lottery.cli import build_parser
     from robustness.cli import build_parser as evaluate_parser
+    from selfsup.cli import build_ssl_parser
 
     text = flags_doc.render()
-    for parser in (build_parser(), evaluate_parser()):
+    for parser in (build_parser(), evaluate_parser(), build_ssl_parser()):
         for action in parser._actions:
             for option in action.option_strings:
                 if option not in ("-h", "--help"):

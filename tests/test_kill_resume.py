@@ -33,10 +33,13 @@ PHASES = ("torn", "unreplaced", "after")
 class Runs:
     """The fork server of tests/kill_points.py: each ``start`` runs main_imp.py's main in a fresh child."""
 
-    def __init__(self, log: Path):
+    def __init__(self, log: Path, argv: list[str] = ARGV, entry: str = "lottery.cli"):
+        """``entry``: the module whose ``main(argv)`` runs (main_imp.py's; ``selfsup.cli`` for pretrain_ssl.py)."""
         env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+        self.argv = argv
         self.errors = log.open("w")  # progress bars and messages; a pipe could fill up and block
-        self.server = subprocess.Popen([sys.executable, str(ROOT / "tests" / "kill_points.py")], cwd=ROOT, env=env,
+        self.server = subprocess.Popen([sys.executable, str(ROOT / "tests" / "kill_points.py"), entry], cwd=ROOT,
+                                       env=env,
                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.errors,
                                        text=True, bufsize=1)
 
@@ -46,7 +49,7 @@ class Runs:
         return line
 
     def start(self, out: Path, kill_at_write: str = "0:none") -> int:
-        self.server.stdin.write(json.dumps([kill_at_write, [*ARGV, "--out", str(out)]]) + "\n")
+        self.server.stdin.write(json.dumps([kill_at_write, [*self.argv, "--out", str(out)]]) + "\n")
         self.server.stdin.flush()
         return json.loads(self._line())["pid"]
 
@@ -92,15 +95,23 @@ def snapshot(out: Path) -> dict:
     return state
 
 
-def kill_and_resume(tmp_path: Path, kills: int, seed: int) -> None:
-    runs = Runs(tmp_path / "stderr.log")
+def complete(expected: dict) -> None:
+    """What the uninterrupted main_imp.py run must hold: every level, the rewind state."""
+    assert len(expected["results"]) == 3 and "level_0/rewind.pt" in expected
+
+
+def kill_and_resume(tmp_path: Path, kills: int, seed: int, runs: Runs | None = None, take=snapshot,
+                    check=complete) -> None:
+    """Kill and resume main_imp.py's tiny run (or ``runs``' entry point's, its finished state read by ``take``
+    and the uninterrupted one checked by ``check``) until ``kills`` kills have hit."""
+    runs = runs or Runs(tmp_path / "stderr.log")
     try:
-        _kill_and_resume(runs, tmp_path, kills, seed)
+        _kill_and_resume(runs, tmp_path, kills, seed, take, check)
     finally:
         runs.close()
 
 
-def _kill_and_resume(runs: Runs, tmp_path: Path, kills: int, seed: int) -> None:
+def _kill_and_resume(runs: Runs, tmp_path: Path, kills: int, seed: int, take, check) -> None:
     t0 = time.perf_counter()
     runs.start(tmp_path / "reference")
     assert runs.wait_until_set_up()
@@ -108,8 +119,8 @@ def _kill_and_resume(runs: Runs, tmp_path: Path, kills: int, seed: int) -> None:
     code, writes = runs.finish()
     training += time.perf_counter()
     assert code == 0 and writes, (tmp_path / "stderr.log").read_text()[-3000:]
-    expected = snapshot(tmp_path / "reference")
-    assert len(expected["results"]) == 3 and "level_0/rewind.pt" in expected
+    expected = take(tmp_path / "reference")
+    check(expected)
     print(f"uninterrupted: {time.perf_counter() - t0:.1f}s, {training:.1f}s after set-up, {writes} writes")
 
     rng = np.random.default_rng(seed)
@@ -135,7 +146,7 @@ def _kill_and_resume(runs: Runs, tmp_path: Path, kills: int, seed: int) -> None:
             killed += 1
             phases_hit.add(phase)
             continue
-        got = snapshot(out)
+        got = take(out)
         differing = sorted(k for k in {*got, *expected} if got.get(k) != expected.get(k))
         assert not differing, f"cycle {cycle}: {differing} differ from the uninterrupted run after {log}"
         if killed >= kills:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from lottery.cli import build_parser
 from robustness.cli import build_parser as build_evaluate_parser
+from selfsup.cli import build_ssl_parser
 
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text()
@@ -20,7 +21,7 @@ SBATCH_FLAGS = {"--array", "--parsable", "--partition", "--gres", "--time", "--c
 
 
 def parser_flags() -> set[str]:
-    return {s for parser in (build_parser(), build_evaluate_parser()) for a in parser._actions
+    return {s for parser in (build_parser(), build_evaluate_parser(), build_ssl_parser()) for a in parser._actions
             for s in a.option_strings if s.startswith("--")} - {"--help"}
 
 

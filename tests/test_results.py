@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 from pathlib import Path
 
@@ -182,3 +183,14 @@ def test_reproduce_gpu_orders_whole_runs_and_quick_never_touches_results(tmp_pat
     publish_line = quick.stdout.splitlines()[-1]
     assert publish_line.startswith(f"python -m report.publish {tmp_path}/out/gpu {tmp_path}/out/gpu/published")
     assert "--adv-images 20" in quick.stdout
+
+
+def test_readme_results_quote_the_published_summaries():
+    """Every measured number in the README's Results section (two decimals) is in a committed summary."""
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## Results", 1)[1].split("\n## ", 1)[0]
+    published = "".join((folder / name).read_text() for folder in PUBLISHED for name in REGENERATED
+                        if (folder / name).exists())
+    numbers = re.findall(r"(?<![\d.])-?\d+\.\d\d(?![\d])", section)
+    assert numbers, "the Results section quotes no measured number"
+    assert [n for n in numbers if n not in published] == []

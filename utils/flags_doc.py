@@ -1,4 +1,4 @@
-"""``python -m utils.flags_doc [--check]``: docs/flags.md, the flag tables of main_imp.py and evaluate.py, generated
+"""``python -m utils.flags_doc [--check]``: docs/flags.md, the flag tables of main_imp.py, evaluate.py and pretrain_ssl.py, generated
 from their parsers (main_imp.py's from the hyperparameter dataclasses), so the docs cannot disagree with --help.
 
 ``--check`` exits 1 when docs/flags.md differs from what would be written (tests/test_docs.py runs it).
@@ -47,11 +47,13 @@ def table(parser: argparse.ArgumentParser) -> list[str]:
 def render() -> str:
     from lottery.cli import build_parser as imp_parser
     from robustness.cli import build_parser as evaluate_parser
+    from selfsup.cli import build_ssl_parser
 
     lines = ["# All flags", "", "Generated from the parsers by `python -m utils.flags_doc` (do not edit by hand; "
              "tests/test_docs.py fails when this file is stale). `python main_imp.py --help` and "
-             "`python evaluate.py --help` print the same.", ""]
-    for title, parser in (("main_imp.py", imp_parser()), ("evaluate.py", evaluate_parser())):
+             "`python evaluate.py --help` and `python pretrain_ssl.py --help` print the same.", ""]
+    for title, parser in (("main_imp.py", imp_parser()), ("evaluate.py", evaluate_parser()),
+                          ("pretrain_ssl.py", build_ssl_parser())):
         lines += [f"## {title}", "", *table(parser)]
     return "\n".join(lines).rstrip() + "\n"
 
