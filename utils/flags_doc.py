@@ -1,5 +1,6 @@
-"""``python -m utils.flags_doc [--check]``: docs/flags.md, the flag tables of main_imp.py, evaluate.py and pretrain_ssl.py, generated
-from their parsers (main_imp.py's from the hyperparameter dataclasses), so the docs cannot disagree with --help.
+"""``python -m utils.flags_doc [--check]``: docs/flags.md, the flag tables of main_imp.py, evaluate.py and
+pretrain_ssl.py, generated from their parsers (main_imp.py's from the hyperparameter dataclasses), so the docs
+cannot disagree with --help.
 
 ``--check`` exits 1 when docs/flags.md differs from what would be written (tests/test_docs.py runs it).
 """
