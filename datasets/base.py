@@ -71,6 +71,19 @@ class ImageDataset:
         idx = torch.as_tensor(indices, dtype=torch.long)
         return replace(self, x_train=self.x_train[idx], y_train=self.y_train[idx])
 
+    def first_test_images(self, n: int) -> "ImageDataset":
+        """The same dataset with ``n`` test images, class-balanced and deterministic: the first image of every
+        class, then the second of every class, and so on, in test-set order (a test set stored class by class
+        keeps all its classes; fewer than ``n`` images keep them all)."""
+        labels = self.y_test.numpy()
+        rank = np.empty(len(labels), dtype=np.int64)
+        for c in np.unique(labels):
+            where = np.flatnonzero(labels == c)
+            rank[where] = np.arange(len(where))
+        keep = np.sort(np.lexsort((np.arange(len(labels)), rank))[:n])
+        idx = torch.as_tensor(keep, dtype=torch.long)
+        return replace(self, x_test=self.x_test[idx], y_test=self.y_test[idx])
+
 
 def _images(name: str, key: str, x: np.ndarray) -> torch.Tensor:
     """uint8 NHWC (or NHW grayscale) array -> uint8 NCHW tensor; anything else is refused, saying what was found.

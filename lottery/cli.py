@@ -22,6 +22,14 @@ def _flag_name(field_name: str) -> str:
     return "--" + field_name.replace("_", "-")
 
 
+# what --help calls a flag's value: by field name where the type alone would not say, else by type
+METAVARS = {"data_root": "PATH", "out": "PATH", "init_checkpoint": "PATH", "device": "DEVICE",
+            "rewind": "{epoch:N,init,trained}", "image_size": "S", "imbalance": "R", "cutout": "LEN",
+            "mixup": "ALPHA", "cutmix": "ALPHA", "match_density": "D", "target_density": "D",
+            "tvmf_kappa": "KAPPA"}
+_TYPE_METAVARS = {int: "N", float: "F"}
+
+
 DESCRIPTION = ("Find sparse winning tickets by iterative magnitude pruning with weight rewinding on small, "
                "class-balanced image subsets.")
 
@@ -43,6 +51,9 @@ def build_parser(prog: str = "main_imp.py", tree: type[HparamTree] = Hparams,
                 kwargs["type"] = types[f.name]
                 if meta["choices"] is not None:
                     kwargs["choices"] = meta["choices"]()
+                else:  # --help shows "--epochs N", not argparse's "--epochs TRAINING.EPOCHS"
+                    kwargs.setdefault("metavar", METAVARS.get(f.name) or _TYPE_METAVARS.get(types[f.name]) or
+                                      f.name.upper())
             arg_group.add_argument(_flag_name(f.name), **kwargs)
     return parser
 
@@ -61,6 +72,7 @@ def validate(hp: Hparams) -> None:
     d, p, t, j = hp.data, hp.pruning, hp.training, hp.job
     _check(0 < d.data_fraction <= 1, f"--data-fraction must be in (0, 1], got {d.data_fraction}")
     _check(d.per_class >= 0, f"--per-class must be >= 0, got {d.per_class}")
+    _check(d.test_images >= 0, f"--test-images must be >= 0 (0 = the whole test set), got {d.test_images}")
     _check(d.per_class == 0 or d.data_fraction == 1.0, "give --data-fraction or --per-class, not both")
     _check(0 < d.imbalance <= 1, f"--imbalance must be in (0, 1], got {d.imbalance}")
     _check(d.image_size == 0 or d.image_size >= 8, f"--image-size must be 0 or >= 8, got {d.image_size}")

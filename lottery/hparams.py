@@ -92,6 +92,8 @@ class DataHparams(SubsetHparams):
                         nargs="?", const=16)
     mixup: float = _flag(0.0, "mixup Beta(alpha, alpha); 0 = off")
     cutmix: float = _flag(0.0, "CutMix Beta(alpha, alpha); 0 = off (with --mixup too: one of them per batch)")
+    test_images: int = _flag(0, "test on N images of the test set only, class-balanced (a cap for plumbing runs "
+                             "such as QUICK: it changes the test accuracy, so it enters the run id); 0 = all")
 
     def long_tail_profile(self) -> tuple[str, float]:
         return self.long_tail, self.imbalance

@@ -1,56 +1,56 @@
-"""Accuracy against density: one panel per dataset and data fraction, one curve per setting (mean over seeds,
-with a band of one standard deviation), density on a log axis with the dense network at the left."""
+"""Accuracy against density: one panel per dataset and training subset, one curve per setting (mean over seeds,
+with a band of ± one sample standard deviation, n in the legend), the dense level of each setting as a dotted
+reference line, density on a log axis with the dense network at the left (``report.style``)."""
 from __future__ import annotations
 
 import math
 from typing import Sequence
 
 from matplotlib.figure import Figure
-from matplotlib.ticker import NullFormatter
 
 from report.runs import RunRecord
+from report.style import DATASET_NAMES, band, data_words, dense_line, density_axis, method_words, steady_ylim
 from report.summary import METRICS, describe, differing_keys, group_settings, level_curve
 
-TICKS = (100, 80, 64, 50, 40, 30, 20, 10, 5, 2, 1, 0.5, 0.2, 0.1)
+AXIS_LABELS = {"test_acc": "test accuracy after the last epoch (%)",
+               "best_test_acc": "best test accuracy over the epochs (%)"}
+#: the smallest y range an accuracy axis shows, in points
+ACCURACY_SPAN = 10.0
 
 
 def plot_accuracy_vs_density(runs: Sequence[RunRecord], metric: str = "test_acc") -> Figure:
     """A matplotlib Figure (no pyplot, so it works headless and in a notebook): ``fig.savefig(path)``."""
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
-    settings = group_settings(runs)
+    settings = [s for s in group_settings(runs) if level_curve(s, metric)]
     differing = differing_keys(settings)
     panels: dict[tuple[str, str], list] = {}
     for s in settings:
-        d = describe(s.hparams, [])
-        panels.setdefault((d["dataset"], d["data"]), []).append(s)
+        panels.setdefault((s.hparams["data.dataset"], data_words(s.hparams)), []).append(s)
     n = max(len(panels), 1)
     cols = min(n, 3)
     rows = math.ceil(n / cols)
-    fig = Figure(figsize=(5 * cols, 3.8 * rows), layout="constrained")
+    fig = Figure(figsize=(5.5 * cols, 4.2 * rows), layout="constrained")
     for i, ((dataset, data), members) in enumerate(sorted(panels.items())):
         ax = fig.add_subplot(rows, cols, i + 1)
-        for s in members:
+        methods = {method_words(s.hparams) for s in members}
+        densities = []
+        for j, s in enumerate(members):
             curve = level_curve(s, metric)
-            if not curve:
-                continue
-            density = [100 * c[0] for c in curve]
-            mean = [c[1] for c in curve]
-            low = [m - (0 if math.isnan(c[2]) else c[2]) for m, c in zip(mean, curve)]
-            high = [m + (0 if math.isnan(c[2]) else c[2]) for m, c in zip(mean, curve)]
             d = describe(s.hparams, differing)
-            label = ", ".join(x for x in (d["augmentation"], d["method"], d["settings"]) if x)
-            (line,) = ax.plot(density, mean, marker="o", markersize=3, label=f"{label} (n={len(s.runs)})")
-            ax.fill_between(density, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
-        ax.set_xscale("log")
-        sparsest = min((100 * s.density(k) for s in members for k in s.levels()), default=100)
-        ticks = [t for t in TICKS if t >= 0.9 * sparsest]
-        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
-        ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.invert_xaxis()  # dense (100%) at the left, sparser to the right
-        ax.set_title(f"{dataset}, data {data}")
-        ax.set_xlabel("density (% of prunable weights kept, log scale)")
-        ax.set_ylabel(f"{metric} (%)")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize="small")
+            label = ", ".join(x for x in (d["augmentation"], *([] if len(methods) == 1 else
+                                                              [method_words(s.hparams)]), d["settings"]) if x)
+            density = [100 * c[0] for c in curve]
+            line = band(ax, density, [c[1] for c in curve], [c[2] for c in curve], [c[3] for c in curve], label)
+            if curve[0][0] == 1.0:  # level 0 finished: the dense network as reference
+                dense_line(ax, curve[0][1], line.get_color(),
+                           "dense network (level 0), dotted" if j == 0 else None)
+            densities += density
+        density_axis(ax, densities, percent=True)
+        title = ", ".join([DATASET_NAMES.get(dataset, dataset), data, *methods] if len(methods) == 1 else
+                          [DATASET_NAMES.get(dataset, dataset), data])
+        ax.set_title(title)
+        ax.set_ylabel(AXIS_LABELS[metric])
+        steady_ylim(ax, ACCURACY_SPAN, 0, 100)
+        ax.legend(fontsize="small", title="mean ± std over seeds", title_fontsize="small")
     return fig

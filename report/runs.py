@@ -28,6 +28,16 @@ class RunRecord:
     planned: int | None
 
     @property
+    def run_id(self) -> str:
+        """The id main_imp.py names the run by (a hash of its canonical result-affecting values, seeds included),
+        whatever its folder is called: the one identity of a run reached through several folders."""
+        groups: dict[str, dict[str, Any]] = {}
+        for key, value in self.hparams.items():
+            group, name = key.split(".", 1)
+            groups.setdefault(group, {})[name] = value
+        return Hparams.from_dict(groups).run_id()
+
+    @property
     def finished(self) -> bool:
         return self.planned is not None and len(self.levels) >= self.planned
 
@@ -54,11 +64,22 @@ def read_run(path: Path) -> RunRecord:
 
 
 def load_runs(paths: Iterable[str | Path]) -> list[RunRecord]:
-    """Every run directory at or below ``paths`` (a run directory is one holding ``hparams.json``)."""
-    found: dict[Path, RunRecord] = {}
+    """Every run at or below ``paths``, each once (a run directory is one holding ``hparams.json``).
+
+    A run is its run id, not its folder: the same run reached through two folders (a folder given twice, a
+    symlink, a copy under ``results/`` beside ``runs/``) counts once, so a mean over seeds never counts one run
+    twice. Of its copies, the one with the most finished levels is kept (the first found on a tie)."""
+    found: dict[str, RunRecord] = {}
+    read: set[Path] = set()
     for root in map(Path, paths):
         if not root.is_dir():
             raise FileNotFoundError(f"{root}: no such folder")
         for hparams in sorted(root.rglob("hparams.json")):
-            found.setdefault(hparams.parent.resolve(), read_run(hparams.parent))
+            if hparams.parent.resolve() in read:
+                continue
+            read.add(hparams.parent.resolve())
+            run = read_run(hparams.parent)
+            kept = found.get(run.run_id)
+            if kept is None or len(run.levels) > len(kept.levels):
+                found[run.run_id] = run
     return list(found.values())

@@ -42,6 +42,11 @@ class Setting:
         """The level's accuracy (percent) for each seed that finished it."""
         return [100 * r.levels[level][metric] for r in self.runs if level in r.levels]
 
+    @property
+    def seeds(self) -> int:
+        """How many distinct seeds (``--seed``, ``--data-seed``) the setting pools."""
+        return len({tuple(r.hparams[k] for k in SEED_KEYS) for r in self.runs})
+
     def levels(self) -> list[int]:
         return sorted({k for r in self.runs for k in r.levels})
 
@@ -124,7 +129,7 @@ def summarise(runs: Sequence[RunRecord], metric: str = "test_acc") -> list[dict[
         gains = [100 * (r.levels[best][metric] - r.levels[0][metric]) for r in s.runs
                  if best is not None and best in r.levels and 0 in r.levels]
         gain_ci = confidence_interval(gains)
-        rows.append({**describe(s.hparams, differing), "seeds": len(s.runs),
+        rows.append({**describe(s.hparams, differing), "seeds": s.seeds,
                      "levels": ", ".join(r.progress for r in s.runs),
                      "finished": all(r.finished for r in s.runs),
                      "dense_mean": dense[0], "dense_std": dense[1], "best_level": best,

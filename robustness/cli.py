@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
+from pathlib import Path
 from typing import Sequence
 
 from robustness import DEFAULT_SUITES, SUITES
@@ -26,28 +28,40 @@ def _suites(text: str) -> list[str]:
     return suites
 
 
+def command(runs: Sequence[str | Path], suites: Sequence[str], data_root: str | None = None,
+            c10c_root: str | None = None) -> str:
+    """The evaluate.py command line that computes ``suites`` for ``runs`` (what the notebook prints for numbers
+    it does not have)."""
+    argv = ["python", "evaluate.py", *map(str, runs), "--suite", ",".join(suites)]
+    if data_root is not None:
+        argv += ["--data-root", str(data_root)]
+    if c10c_root is not None and "c10c" in suites:
+        argv += ["--c10c-root", str(c10c_root)]
+    return shlex.join(argv)
+
+
 def build_parser() -> argparse.ArgumentParser:
     o = Options()
     p = argparse.ArgumentParser(prog="evaluate.py", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                                 description="Robustness and analysis of finished main_imp.py runs; results go into "
                                 "each run directory (robustness.json, robustness_<suite>.csv, plots/).")
     p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories (<out>/<run-id>)")
-    p.add_argument("--suite", type=_suites, default=list(DEFAULT_SUITES),
+    p.add_argument("--suite", type=_suites, metavar="SUITES", default=list(DEFAULT_SUITES),
                    help=f"comma-separated suites from {', '.join(SUITES)} ('clean' is always evaluated)")
-    p.add_argument("--levels", type=_int_list, default=None, help="comma-separated levels (default: all finished)")
-    p.add_argument("--data-root", default=o.data_root, help="folder with the run's dataset (<dataset>.npz, as for "
+    p.add_argument("--levels", type=_int_list, metavar="LEVELS", default=None, help="comma-separated levels (default: all finished)")
+    p.add_argument("--data-root", metavar="PATH", default=o.data_root, help="folder with the run's dataset (<dataset>.npz, as for "
                    "main_imp.py) and, by default, the suites' data folders")
-    p.add_argument("--c10c-root", default=None, help=f"CIFAR-10-C folder (default: DATA_ROOT/{C10C_DIR})")
-    p.add_argument("--cifar101-root", default=None, help=f"CIFAR-10.1 folder (default: DATA_ROOT/{CIFAR101_DIR})")
-    p.add_argument("--cifar102-root", default=None, help=f"CIFAR-10.2 folder (default: DATA_ROOT/{CIFAR102_DIR})")
+    p.add_argument("--c10c-root", metavar="PATH", default=None, help=f"CIFAR-10-C folder (default: DATA_ROOT/{C10C_DIR})")
+    p.add_argument("--cifar101-root", metavar="PATH", default=None, help=f"CIFAR-10.1 folder (default: DATA_ROOT/{CIFAR101_DIR})")
+    p.add_argument("--cifar102-root", metavar="PATH", default=None, help=f"CIFAR-10.2 folder (default: DATA_ROOT/{CIFAR102_DIR})")
     p.add_argument("--cifar102-all", action="store_true", help="also evaluate CIFAR-10.2's train and test splits "
                    "together (12,000 images, as the paper did)")
-    p.add_argument("--device", default=o.device, help="cuda when available, else cpu; or any torch device")
-    p.add_argument("--eval-batch-size", type=int, default=o.eval_batch_size, help="images per forward pass (accuracy)")
-    p.add_argument("--attack-batch-size", type=int, default=o.attack_batch_size,
+    p.add_argument("--device", metavar="DEVICE", default=o.device, help="cuda when available, else cpu; or any torch device")
+    p.add_argument("--eval-batch-size", type=int, metavar="N", default=o.eval_batch_size, help="images per forward pass (accuracy)")
+    p.add_argument("--attack-batch-size", type=int, metavar="N", default=o.attack_batch_size,
                    help="images per forward/backward pass of an attack")
-    p.add_argument("--adv-images", type=int, default=o.adv_images, help="attack the first N test images")
-    p.add_argument("--cka-images", type=int, default=o.cka_images, help="compare on the first N test images")
+    p.add_argument("--adv-images", type=int, metavar="N", default=o.adv_images, help="attack the first N test images")
+    p.add_argument("--cka-images", type=int, metavar="N", default=o.cka_images, help="compare on the first N test images")
     p.add_argument("--plots", action="store_true", help="also write <run>/plots/*.png")
     return p
 

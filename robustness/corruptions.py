@@ -26,6 +26,7 @@ EXTRA = ("gaussian_blur", "saturate", "spatter", "speckle_noise")   # held out i
 SEVERITIES = (1, 2, 3, 4, 5)
 SOURCE = "https://zenodo.org/record/2535967 (CIFAR-10-C.tar)"
 SUITE = "c10c"
+CHANCE = 0.1  # the accuracy of guessing among CIFAR-10's ten classes
 
 
 class CorruptionSet:
@@ -113,6 +114,14 @@ def summarize(records: list[dict]) -> list[dict]:
                                                             error(acc[0], c, clean[0])) for c in STANDARD]))
         rows.append(row)
     return rows
+
+
+def dense_near_chance(records: list[dict]) -> float | None:
+    """The dense level 0's clean accuracy when it is below twice chance (CIFAR-10-C has ten classes), else None.
+    Such a network's accuracy barely moves under corruption, so the drops that relative mCE divides by are noise
+    and its value (200, or 40) says nothing; mCE, on errors near 90%, stays near 100."""
+    clean = [r["accuracy"] for r in records if r["suite"] == "clean" and r["level"] == 0]
+    return clean[0] if clean and clean[0] < 2 * CHANCE else None
 
 
 def error(cells: dict[tuple[str, int], float], corruption: str, clean_acc: float = 1.0) -> float:

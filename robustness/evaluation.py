@@ -45,6 +45,13 @@ class Options:
         return Path(given) if given is not None else Path(self.data_root) / default
 
 
+def run_data_root(path: str | Path) -> str:
+    """The data folder a run trained with (``--data-root``, recorded in its ``job.json``), or ``Options``' default
+    for a run written before job.json recorded it."""
+    job = Path(path) / "job.json"
+    return load_json(job).get("data_root", Options.data_root) if job.exists() else Options.data_root
+
+
 def _levels(run: RunDir, asked: Sequence[int] | None, suites: Sequence[str]) -> list[int]:
     finished = run.finished_levels()
     if not finished:

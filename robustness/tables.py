@@ -1,19 +1,16 @@
-"""Summaries of stored records and of run results, as rows (for plots and the notebook) and as text (for evaluate.py).
+"""Summaries of stored records, as rows (for plots and the notebook) and as text (for evaluate.py), and their
+pooling over seeds by the report's rule (mean ± sample std; the runs themselves are read by ``report.load_runs``).
 
-Nothing here is stored: every summary is recomputed from ``robustness.json`` / ``results.json`` when asked for.
+Nothing here is stored: every summary is recomputed from ``robustness.json`` when asked for.
 """
 from __future__ import annotations
 
-import dataclasses
-from pathlib import Path
-from typing import Sequence
+import math
+from typing import Callable, Sequence
 
-import numpy as np
-
-from lottery.run_dir import RunDir
+from report.summary import mean_std
 from robustness import corruptions, shift
 from robustness.cka import STAGES
-from utils.io import load_json
 
 
 ATTACK_SUITES = ("fgsm", "pgd", "autoattack")
@@ -42,33 +39,20 @@ def cka_rows(records: list[dict]) -> list[dict]:
     return [rows[k] for k in sorted(rows)]
 
 
-def _seedless_label(run: RunDir) -> tuple[str, str]:
-    """A key shared by runs that differ only in ``--seed`` and ``--data-seed`` (a sweep's seeds set both), and
-    a readable label for them."""
-    hp = dataclasses.replace(run.hp, training=dataclasses.replace(run.hp.training, seed=0),
-                             data=dataclasses.replace(run.hp.data, data_seed=0))
-    label = ", ".join(f"{k.split('.', 1)[1]}={v}" for k, v in hp.non_default().items()) or "paper recipe"
-    return hp.run_id(), label
-
-
-def accuracy_by_density(run_roots: Sequence[str | Path]) -> list[dict]:
-    """Test accuracy against density from each run's ``results.json``, runs that differ only in the seed pooled:
-    per group and level the mean, min and max over seeds (``seeds``: how many runs reached each level)."""
-    groups: dict[str, dict] = {}
-    for root in run_roots:
-        run = RunDir.open(root)
-        key, label = _seedless_label(run)
-        group = groups.setdefault(key, {"label": label, "levels": {}})
-        for r in load_json(Path(root) / "results.json")["levels"]:
-            group["levels"].setdefault(r["level"], {"density": r["density"], "acc": []})["acc"].append(r["test_acc"])
-    out = []
-    for group in groups.values():
-        levels = [group["levels"][k] for k in sorted(group["levels"])]
-        out.append({"label": group["label"], "density": [lv["density"] for lv in levels],
-                    "mean": [float(np.mean(lv["acc"])) for lv in levels],
-                    "low": [min(lv["acc"]) for lv in levels], "high": [max(lv["acc"]) for lv in levels],
-                    "seeds": [len(lv["acc"]) for lv in levels]})
-    return out
+def pool(runs: Sequence[Sequence[dict]], value: Callable[[dict], float | None], by: str = "level",
+         x: str = "density") -> list[tuple[float, float, float, int]]:
+    """One quantity of several seeds' summary rows, pooled by the report's rule (``report.summary.mean_std``): per
+    value of ``by`` (default: per level), ``(row[x], mean, sample std, seeds)``, in the order of ``by``; a seed
+    without a value there is left out of that point."""
+    values: dict = {}
+    where: dict = {}
+    for rows in runs:
+        for row in rows:
+            v = value(row)
+            if v is not None and not math.isnan(v):
+                values.setdefault(row[by], []).append(v)
+                where[row[by]] = row[x]
+    return [(where[k], *mean_std(values[k]), len(values[k])) for k in sorted(values)]
 
 
 def _pct(value: float | None) -> str:
@@ -87,6 +71,10 @@ def format_summary(records: list[dict]) -> str:
         lines += [f"{r['level']:>5} {_pct(r['density'])}  {_pct(r['mean_acc'])}  {_pct(r['extra_mean_acc'])}  "
                   f"{r['mce'] if r['mce'] is not None else float('nan'):6.1f}  "
                   f"{r['relative_mce'] if r['relative_mce'] is not None else float('nan'):7.1f}" for r in c10c]
+        chance = corruptions.dense_near_chance(records)
+        if chance is not None:
+            lines.append(f"(the dense level 0 is near chance, {100 * chance:.1f}% clean: its drops under corruption "
+                         f"are noise, so relative mCE means nothing here)")
     gaps = shift.summarize(records)
     if gaps:
         lines += ["distribution shift (accuracy %, gap = clean - shifted, points)",

@@ -67,3 +67,17 @@ def test_non_square_images_are_refused_when_the_dataset_is_built():
     x, y = np.zeros((4, 32, 24, 3), np.uint8), np.zeros(4, np.int64)
     with pytest.raises(UserError, match="must be square"):
         from_nhwc("odd", x, y, x, y, 2, (0.5,) * 3, (0.25,) * 3)
+
+
+def test_test_images_caps_the_test_set_class_balanced():
+    """--test-images N keeps N test images, every class alike (the synthetic test set is stored class by class, so
+    the first N would be one class), and only with N > 0."""
+    full = datasets.load("synthetic", "")
+    capped = full.first_test_images(25)
+    counts = np.bincount(capped.y_test.numpy(), minlength=10)
+    assert len(capped.y_test) == 25 and counts.min() == 2 and counts.max() == 3
+    assert capped.x_train is full.x_train and len(full.first_test_images(10_000).y_test) == 500
+    data, _ = load_subset(parse_args(["--dataset", "synthetic", "--per-class", "5", "--test-images", "30"]))
+    assert len(data.y_test) == 30 and len(load_subset(parse_args(["--dataset", "synthetic"]))[0].y_test) == 500
+    with pytest.raises(UserError, match="--test-images"):
+        parse_args(["--test-images", "-1"])

@@ -126,38 +126,54 @@ def test_layer_densities_match_the_masks(trained_run):
     assert "stem.0.weight" in table.format()
 
 
-def test_accuracy_by_density_pools_runs_that_differ_only_in_the_seed(tmp_path):
-    from lottery.hparams import Hparams, TrainingHparams
-    from robustness.tables import accuracy_by_density
-    from utils.io import save_json
+def test_accuracy_figure_is_the_reports_each_run_once_mean_and_std(tmp_path):
+    """The notebook's and evaluate.py's accuracy figure reads runs as the report does: a run copied into a second
+    folder counts once, and the band is mean ± one std over the distinct seeds (not min-max)."""
+    from robustness.plots import accuracy_vs_density
+    from tests.test_report import fake_run
 
-    roots = []
-    for name, seed, lr, accs in (("a", 0, 0.1, [0.5, 0.6]), ("b", 1, 0.1, [0.7, 0.8]), ("c", 0, 0.05, [0.1, 0.2])):
-        hp = Hparams(training=TrainingHparams(seed=seed, lr=lr))
-        save_json({"run_id": hp.run_id(), "hparams": hp.to_dict()}, tmp_path / name / "hparams.json")
-        save_json({"hparams": hp.to_dict(), "levels": [{"level": k, "density": 0.8 ** k, "test_acc": a}
-                                                         for k, a in enumerate(accs)]}, tmp_path / name / "results.json")
-        roots.append(tmp_path / name)
-    pooled, other = accuracy_by_density(roots)
-    assert pooled["label"] == "paper recipe" and pooled["seeds"] == [2, 2]
-    assert pooled["mean"] == pytest.approx([0.6, 0.7]) and pooled["low"] == [0.5, 0.6] and pooled["high"] == [0.7, 0.8]
-    assert other["label"] == "lr=0.05" and other["seeds"] == [1, 1] and other["density"] == pytest.approx([1, 0.8])
+    a = fake_run(tmp_path / "runs", "--dataset cifar10 --data-fraction 0.02", 0, [0.50, 0.60])
+    fake_run(tmp_path / "runs", "--dataset cifar10 --data-fraction 0.02", 1, [0.54, 0.70])
+    shutil.copytree(a, tmp_path / "results" / "seed0")
+    fig = accuracy_vs_density([tmp_path / "runs", tmp_path / "results"])
+    (ax,) = fig.axes
+    (curve,) = [line for line in ax.get_lines() if line.get_marker() == "o"]
+    assert curve.get_label() == "base (n=2)" and list(curve.get_ydata()) == pytest.approx([52, 65])
+    ys = ax.collections[0].get_paths()[0].vertices[:, 1]
+    std = np.std([60, 70], ddof=1)
+    assert min(ys) == pytest.approx(52 - np.std([50, 54], ddof=1)) and max(ys) == pytest.approx(65 + std)
 
 
-def test_accuracy_by_density_pools_a_sweeps_seeds_which_set_the_data_seed_too(tmp_path):
-    from lottery.hparams import DataHparams, Hparams, TrainingHparams
-    from robustness.tables import accuracy_by_density
-    from utils.io import save_json
+def c10c_records(level: int, density: float, clean: float, corrupted: float) -> list[dict]:
+    from robustness.corruptions import SEVERITIES, STANDARD
+    from robustness.store import record
+    return [record(level, density, "clean", "test", clean, 100)] + [
+        record(level, density, "c10c", c, corrupted, 100, severity=s) for c in STANDARD for s in SEVERITIES]
 
-    roots = []
-    for seed, acc in ((0, 0.5), (1, 0.7)):  # as scripts/lib/sweep.sh queues them: --seed S --data-seed S
-        hp = Hparams(training=TrainingHparams(seed=seed), data=DataHparams(data_seed=seed))
-        save_json({"run_id": hp.run_id(), "hparams": hp.to_dict()}, tmp_path / str(seed) / "hparams.json")
-        save_json({"hparams": hp.to_dict(), "levels": [{"level": 0, "density": 1.0, "test_acc": acc}]},
-                  tmp_path / str(seed) / "results.json")
-        roots.append(tmp_path / str(seed))
-    (pooled,) = accuracy_by_density(roots)
-    assert pooled["label"] == "paper recipe" and pooled["seeds"] == [2] and pooled["mean"] == pytest.approx([0.6])
+
+def test_robustness_figures_pool_seeds_and_draw_only_the_suites_that_were_run(tmp_path):
+    from report import group_settings, load_runs
+    from robustness import plots
+    from robustness.store import Store
+    from tests.test_report import fake_run
+
+    for seed, noise in ((0, 0.0001), (1, 0.0002)):  # a dense network at chance: 10.01% and 10.02%
+        root = fake_run(tmp_path, "--dataset cifar10 --data-fraction 0.01", seed, [0.1, 0.1])
+        Store(root).add(c10c_records(0, 1.0, 0.1 + noise, 0.1) + c10c_records(1, 0.8, 0.1, 0.1 + noise))
+    (setting,) = group_settings(load_runs([tmp_path]))
+    figures = plots.setting_figures(setting)
+    assert list(figures) == ["c10c_vs_density"]  # no attack, shift or CKA figure: those suites were not run
+    assert set(plots.missing_figures(setting)) == {"robust_vs_eps", "shift_gap_vs_density", "cka_vs_density"}
+    fig = figures["c10c_vs_density"]
+    assert fig.get_suptitle() == "CIFAR-10, 1% of the training set, IMP, base"
+    left, right = fig.axes
+    labels = [line.get_label() for line in left.get_lines()]
+    assert "mean over 15 corruptions x 5 severities (n=2)" in labels and "dense network (level 0)" in labels
+    bottom, top = left.get_ylim()
+    assert top - bottom >= 10  # 10.01-10.02% is drawn flat, not as a slope filling the axis
+    assert "near chance" in right.get_title() and "relative mCE means nothing" in right.get_title()
+    plots.save_figures(figures, tmp_path / "plots")
+    assert (tmp_path / "plots" / "c10c_vs_density.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_evaluation_loads_the_data_at_the_runs_image_size(tmp_path, monkeypatch):

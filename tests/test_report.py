@@ -5,11 +5,13 @@ from __future__ import annotations
 import csv
 import json
 import math
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from matplotlib.colors import to_rgb
 
 from lottery.cli import parse_args
 from report import load_runs, plot_accuracy_vs_density, summarise
@@ -113,12 +115,48 @@ def test_plot_has_one_panel_per_dataset_and_fraction_with_log_density_dense_left
     fake_run(other, "--dataset cifar10 --data-fraction 0.1", 0, [0.6, 0.65])
     fig = plot_accuracy_vs_density(load_runs([runs_dir, other]))
     axes = sorted(fig.axes, key=lambda ax: ax.get_title())
-    assert [ax.get_title() for ax in axes] == ["cifar10, data 0.01", "cifar10, data 0.1"]
+    # titles in words: dataset, subset and (common to the panel) method; never a run id
+    assert [ax.get_title() for ax in axes] == ["CIFAR-10, 1% of the training set, IMP",
+                                               "CIFAR-10, 10% of the training set, IMP"]
     small = axes[0]
-    assert small.get_xscale() == "log"
+    assert small.get_xscale() == "log" and small.get_xlabel() == "density (% of conv weights kept, log scale)"
+    assert small.get_ylabel() == "test accuracy after the last epoch (%)"
     left, right = small.get_xlim()
     assert left > right  # dense (100%) at the left
-    curves = {line.get_label(): line for line in small.get_lines()}
+    curves = {line.get_label(): line for line in small.get_lines() if line.get_marker() == "o"}
     assert len(curves) == 2  # setting C has no finished level: no curve
-    (a,) = [line for label, line in curves.items() if label.startswith("autoaug +cutout, magnitude") and "(n=3)" in label]
+    (a,) = [line for label, line in curves.items() if label.startswith("autoaug +cutout") and "(n=3)" in label]
     assert list(a.get_xdata()) == pytest.approx([100, 80, 64]) and list(a.get_ydata()) == pytest.approx([52, 57, 60])
+    # the band is mean ± one std (2 points at every level), not the min-max range
+    (band,) = [c for c in small.collections if tuple(c.get_facecolor()[0][:3]) == pytest.approx(to_rgb(a.get_color()))]
+    ys = band.get_paths()[0].vertices[:, 1]
+    assert min(ys) == pytest.approx(50) and max(ys) == pytest.approx(62)
+    # the dense level of each setting as a dotted reference line, in the curve's colour
+    dense = [line for line in small.get_lines() if line.get_linestyle() == ":"]
+    assert sorted(line.get_ydata()[0] for line in dense) == pytest.approx([41, 52])
+    # one seed, 60-65%: the axis spans at least 10 points, not 5
+    bottom, top = axes[1].get_ylim()
+    assert top - bottom >= 10
+
+
+def test_a_run_reached_twice_counts_once(runs_dir, tmp_path):
+    """The same run through a copy in another folder, a symlink and a repeated argument is one run: seeds and the
+    std over seeds are those of the distinct runs (they were 6 seeds and a smaller std before)."""
+    copies = tmp_path / "published"
+    copies.mkdir()
+    a = "--dataset cifar10 --data-fraction 0.01 --augment autoaug --cutout"
+    originals = sorted(p for p in runs_dir.iterdir() if (p / "hparams.json").exists())
+    for run in originals:
+        shutil.copytree(run, copies / ("copy-of-" + run.name))  # another folder name: only the run id says
+    (tmp_path / "link").symlink_to(runs_dir, target_is_directory=True)
+    # an unfinished copy of seed 0 (one level): the finished one is kept
+    partial = fake_run(tmp_path / "partial", a, 0, [0.99])
+    runs = load_runs([runs_dir, copies, tmp_path / "link", runs_dir, partial.parent])
+    assert len(runs) == len(originals) and len({r.run_id for r in runs}) == len(runs)
+    rows = by_augmentation(summarise(runs))
+    a_row = rows[("autoaug +cutout", "epochs=200")]
+    assert a_row["seeds"] == 3 and a_row["dense_mean"] == pytest.approx(52) and a_row["dense_std"] == pytest.approx(2)
+    assert rows[("base", "epochs=200")]["seeds"] == 2
+    fig = plot_accuracy_vs_density(runs)
+    labels = [line.get_label() for ax in fig.axes for line in ax.get_lines()]
+    assert any("(n=3)" in label for label in labels) and not any("(n=6)" in label for label in labels)
