@@ -4,16 +4,24 @@ Adding a hyperparameter is one field: its default is the paper recipe (or a no-o
 help text, and ``choices`` (a callable, so registries are read lazily) restricts its values. Groups in
 ``RESULT_GROUPS`` change what a run computes and go into the run id; ``JobHparams`` says only where and how fast
 it runs, and does not.
+
+When a new field's default is not what runs computed before it existed (a variant that now follows its authors),
+``before`` names the old behaviour: an ``hparams.json`` without the field reads as ``before``, and a run at
+``before`` keeps the id it had. The runs whose computation the new default (or a fixed defect) changes are named
+in ``REVISIONS``, which enter their ids, so no old run directory is taken for the new computation; the ids of runs
+it does not touch stay as they were.
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
+import os
 import re
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 
 def _choices(loader: Callable[[], Any]) -> Callable[[], list[str]]:
@@ -60,8 +68,22 @@ def _long_tails():
     return LONG_TAILS
 
 
-def _flag(default: Any, help: str, choices: Callable[[], list[str]] | None = None, **argparse_kw: Any):
-    return field(default=default, metadata={"help": help, "choices": choices, "argparse": argparse_kw})
+_NO_BEFORE = object()
+
+
+def _flag(default: Any, help: str, choices: Callable[[], list[str]] | None = None, before: Any = _NO_BEFORE,
+          **argparse_kw: Any):
+    """A hyperparameter; ``before``: what runs computed with before the field existed, where that is not
+    ``default`` (module docstring)."""
+    metadata = {"help": help, "choices": choices, "argparse": argparse_kw}
+    if before is not _NO_BEFORE:
+        metadata["before"] = before
+    return field(default=default, metadata=metadata)
+
+
+def _before(group_cls: type) -> dict[str, Any]:
+    """``{field: before}`` of the fields of ``group_cls`` that declare one."""
+    return {f.name: f.metadata["before"] for f in dataclasses.fields(group_cls) if "before" in f.metadata}
 
 
 @dataclass(frozen=True)
@@ -184,16 +206,17 @@ class Hparams:
 
     @classmethod
     def from_dict(cls, d: dict[str, dict[str, Any]]) -> "Hparams":
-        """Build from nested ``{group: {field: value}}``; a field missing from ``d`` takes its default, so an
-        ``hparams.json`` written before that field existed still reads (unknown keys are refused by the
-        dataclass constructor, as ``TypeError``)."""
+        """Build from nested ``{group: {field: value}}``; a field missing from ``d`` takes its ``before`` value
+        if it declares one, else its default, so an ``hparams.json`` written before that field existed reads as
+        what that run computed (unknown keys are refused by the dataclass constructor, as ``TypeError``)."""
         types = {f.name: f.default_factory for f in dataclasses.fields(cls)}
-        return cls(**{name: types[name](**values) for name, values in d.items()})
+        return cls(**{name: types[name](**{**_before(types[name]), **values}) for name, values in d.items()})
 
-    def canonical(self) -> "Hparams":
-        """The same computation under one spelling: every rule in ``CANONICAL_RULES`` applied in turn."""
+    def canonical(self, rules: Sequence[Callable[["Hparams"], "Hparams"]] | None = None) -> "Hparams":
+        """The same computation under one spelling: every rule in ``rules`` (default ``CANONICAL_RULES``)
+        applied in turn."""
         hp = self
-        for rule in CANONICAL_RULES:
+        for rule in CANONICAL_RULES if rules is None else rules:
             hp = rule(hp)
         return hp
 
@@ -208,12 +231,27 @@ class Hparams:
                     out[f"{name}.{f.name}"] = value
         return out
 
+    def id_values(self) -> dict[str, Any]:
+        """What the run id hashes (of this spelling; ``run_id`` takes the canonical one): the non-default
+        values, less those at their ``before`` value, and under ``revisions`` the ``REVISIONS`` that apply."""
+        values = {key: value for key, value in self.non_default().items()
+                  if _before(type(getattr(self, key.split(".")[0]))).get(key.split(".")[1], _NO_BEFORE) != value}
+        revisions = [name for name, applies in REVISIONS if applies(self)]
+        return {**values, "revisions": revisions} if revisions else values
+
     def run_id(self, canonical: bool = True) -> str:
-        """Short hash of the non-default result-affecting values of the canonical form: a new field with a
-        default keeps old ids, and equivalent spellings share one id. (``canonical=False`` gives the id this
-        spelling had before canonical forms existed, to find run directories written then.)"""
-        blob = json.dumps((self.canonical() if canonical else self).non_default(), sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()[:10]
+        """Short hash of ``id_values`` of the canonical form: a new field with a default keeps old ids, and
+        equivalent spellings share one id. (``canonical=False`` gives the id this spelling had before canonical
+        forms existed.)"""
+        return _short_hash((self.canonical() if canonical else self).id_values())
+
+    def earlier_run_ids(self) -> list[str]:
+        """The ids this spelling had under the earlier sets of canonical rules (each a prefix of
+        ``CANONICAL_RULES``, newest first; the empty prefix is ``run_id(canonical=False)``), without the current
+        id: where a run directory written before the newer rules lives."""
+        current = self.run_id()
+        ids = [_short_hash(self.canonical(CANONICAL_RULES[:n]).id_values()) for n in range(len(CANONICAL_RULES))]
+        return [i for i in dict.fromkeys(reversed(ids)) if i != current]
 
     @property
     def rewind_epoch(self) -> int | None:
@@ -224,6 +262,10 @@ class Hparams:
         if rewind == "init":
             return 0
         return int(parse_rewind_epoch(rewind))  # type: ignore[arg-type]
+
+
+def _short_hash(values: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:10]
 
 
 _REWIND_EPOCH = re.compile(r"epoch:([0-9]+)")  # ASCII digits only: str.isdigit() also accepts "²"
@@ -286,5 +328,47 @@ def _unused_imbalance(hp: Hparams) -> Hparams:
     return hp
 
 
+def _unused_rewind(hp: Hparams) -> Hparams:
+    """Pruning at initialisation trains one level from the initial weights: ``--rewind`` changes nothing."""
+    from pruning import METHODS  # the registry (and torch) only once a run is named
+    method = METHODS.get(hp.pruning.prune_method)
+    if method is not None and method.when == "init":
+        return _replace(hp, "pruning", rewind=PruningHparams.rewind)
+    return hp
+
+
+CHECKPOINT_DIGEST = "sha256:"
+
+
+@functools.lru_cache(maxsize=32)
+def _file_digest(path: str, size: int, mtime_ns: int) -> str:  # size and mtime: a rewritten file is read again
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _checkpoint_content(hp: Hparams) -> Hparams:
+    """``--init-checkpoint`` is named by its content, ``sha256:<hex digest>``, not its path: the same file at two
+    paths is one run, a file changed in place a new one. A name that is no file (already a digest, or a missing
+    path, which validation reports) is left alone. The runner reads the file from the path it was given."""
+    path = hp.model.init_checkpoint
+    if not path or path.startswith(CHECKPOINT_DIGEST) or not os.path.isfile(path):
+        return hp
+    stat = os.stat(path)
+    return _replace(hp, "model", init_checkpoint=CHECKPOINT_DIGEST + _file_digest(os.path.realpath(path),
+                                                                                  stat.st_size, stat.st_mtime_ns))
+
+
+# Append new rules at the end: each prefix of this tuple is a rule set ids were once computed under, and
+# ``Hparams.earlier_run_ids`` looks for run directories written then under those prefixes.
 CANONICAL_RULES: tuple[Callable[[Hparams], Hparams], ...] = (
-    _annotated_types, _rewind_spelling, _flat_long_tail, _unused_imbalance)
+    _annotated_types, _rewind_spelling, _flat_long_tail, _unused_imbalance, _unused_rewind, _checkpoint_content)
+
+
+# --- Revisions ------------------------------------------------------------------------------------------------
+# A change of what some runs compute, made after their ids were in use: (name, the runs it changes). Its name
+# enters the id of exactly those runs, so a run directory that holds the earlier computation is never resumed or
+# reported as the new one; every other id stays. To add one: an entry at the end.
+REVISIONS: tuple[tuple[str, Callable[[Hparams], bool]], ...] = ()

@@ -180,13 +180,14 @@ def run(hp: Hparams) -> list[dict]:
     if hp.pruning.reinit:
         from lottery.reinit import run_reinit  # a branch of a finished run: lottery/reinit.py
         return run_reinit(hp)
+    checkpoint = hp.model.init_checkpoint  # the path: the canonical form names the file by its content
     opened = open_run(hp)
     hp, env, data, run_dir = opened.hp, opened.env, opened.data, opened.dir
     small_dense = match_width(hp, data) if hp.model.match_density else None
     seed_all(derive_seed(hp.training.seed, 0))
     model = build_model(hp, data, env, small_dense.width if small_dense else None)
     # before the run directory is claimed: a checkpoint that matches nothing leaves nothing behind
-    init_report = initialise(model, hp.model.init, hp.model.init_checkpoint, hp.model.arch)
+    init_report = initialise(model, hp.model.init, checkpoint, hp.model.arch)
     opened.claim()
     if small_dense is not None:
         small_dense.record(run_dir.root / "small_dense.json")

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
+import shutil
 
 import pytest
 
@@ -51,6 +53,25 @@ def test_every_result_field_changes_the_id_and_job_fields_do_not():
             assert changed != with_values(context).run_id(), f"{group}.{f.name}"
     for f in dataclasses.fields(Hparams().job):
         assert with_values([("job", f.name, _changed(f.default))]).run_id() == base, f"job.{f.name}"
+
+
+def test_the_id_of_an_init_checkpoint_is_its_content_not_its_path(tmp_path):
+    first = tmp_path / "a" / "ckpt.pt"
+    first.parent.mkdir()
+    first.write_bytes(b"weights v1")
+    copy = tmp_path / "b" / "renamed.pth"
+    copy.parent.mkdir()
+    shutil.copy(first, copy)
+    (tmp_path / "link.pt").symlink_to(first)
+
+    def ckpt(path):
+        return with_values([("model", "init_checkpoint", str(path))])
+    assert ckpt(first).run_id() == ckpt(copy).run_id() == ckpt(tmp_path / "link.pt").run_id() == "117d86db42"
+    assert ckpt(first).canonical().model.init_checkpoint == "sha256:" + hashlib.sha256(b"weights v1").hexdigest()
+    first.write_bytes(b"weights, retrained")  # the same path, another file: another run
+    assert ckpt(first).run_id() not in (ckpt(copy).run_id(), Hparams().run_id())
+    # the id of its path (before content ids) is where an earlier run directory of it is looked for
+    assert ckpt(copy).earlier_run_ids() == [ckpt(copy).run_id(canonical=False)]
 
 
 def test_cosine_schedule_and_rewind_alignment():
