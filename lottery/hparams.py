@@ -116,6 +116,14 @@ class ModelHparams:
                       "weights, learned scale) or tvmf (t-vMF similarity, see --tvmf-kappa); never pruned",
                       _choices(_heads))
     tvmf_kappa: float = _flag(16.0, "concentration kappa of the t-vMF head (--head tvmf only)")
+    head_scale: str = _flag("softplus", "logit scale of the cosine and t-vMF heads: softplus = 1 + softplus(s) with "
+                            "s learned from 0 (1.69 at the start, never below 1: the t-vMF authors' code); raw = "
+                            "a plain learned scale from 10 (this code's before)", lambda: ["softplus", "raw"],
+                            before="raw")
+    harmonic_basis: str = _flag("orthonormal", "DCT basis of --arch hresnet18: orthonormal (a coefficient's "
+                                "magnitude is its share of the filter, what IMP ranks) or l1 (each filter's "
+                                "absolute values sum to 1, as the released code); README: Model variants",
+                                lambda: ["orthonormal", "l1"])
     init: str = _flag("random", "starting weights: random, or imagenet (torchvision's ImageNet weights of the "
                       "arch; downloaded by torchvision, or read from --init-checkpoint offline)",
                       lambda: ["random", "imagenet"])
@@ -361,14 +369,28 @@ def _checkpoint_content(hp: Hparams) -> Hparams:
                                                                                   stat.st_size, stat.st_mtime_ns))
 
 
+def _unused_head_scale(hp: Hparams) -> Hparams:
+    """The linear head has no logit scale: ``--head-scale`` changes nothing there (and an hparams.json from
+    before the field reads as ``raw``)."""
+    if hp.model.head == "linear":
+        return _replace(hp, "model", head_scale=ModelHparams.head_scale)
+    return hp
+
+
 # Append new rules at the end: each prefix of this tuple is a rule set ids were once computed under, and
 # ``Hparams.earlier_run_ids`` looks for run directories written then under those prefixes.
 CANONICAL_RULES: tuple[Callable[[Hparams], Hparams], ...] = (
-    _annotated_types, _rewind_spelling, _flat_long_tail, _unused_imbalance, _unused_rewind, _checkpoint_content)
+    _annotated_types, _rewind_spelling, _flat_long_tail, _unused_imbalance, _unused_rewind, _checkpoint_content,
+    _unused_head_scale)
 
 
 # --- Revisions ------------------------------------------------------------------------------------------------
 # A change of what some runs compute, made after their ids were in use: (name, the runs it changes). Its name
 # enters the id of exactly those runs, so a run directory that holds the earlier computation is never resumed or
 # reported as the new one; every other id stays. To add one: an entry at the end.
-REVISIONS: tuple[tuple[str, Callable[[Hparams], bool]], ...] = ()
+REVISIONS: tuple[tuple[str, Callable[[Hparams], bool]], ...] = (
+    # the cosine and t-vMF heads' scale follows the t-vMF authors (--head-scale; raw keeps the old ids)
+    ("head-scale-softplus", lambda hp: hp.model.head != "linear" and hp.model.head_scale == "softplus"),
+    # GraSP's g and Hg include the classifier, as the paper and its authors' code (before: prunable weights only)
+    ("grasp-with-classifier", lambda hp: hp.pruning.prune_method == "grasp"),
+)

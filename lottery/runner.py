@@ -66,7 +66,8 @@ def build_model(hp: Hparams, data: ImageDataset, env: Environment, width: int | 
     m = hp.model
     model = models.build(m.arch, data.num_classes, in_channels=data.in_channels, width=width or m.width,
                          image_size=data.image_size, mean=data.mean, std=data.std, head=m.head,
-                         tvmf_kappa=m.tvmf_kappa).to(env.device)
+                         tvmf_kappa=m.tvmf_kappa, head_scale=m.head_scale,
+                         harmonic_basis=m.harmonic_basis).to(env.device)
     return model.to(memory_format=torch.channels_last) if env.channels_last else model
 
 

@@ -74,6 +74,35 @@ def test_the_id_of_an_init_checkpoint_is_its_content_not_its_path(tmp_path):
     assert ckpt(copy).earlier_run_ids() == [ckpt(copy).run_id(canonical=False)]
 
 
+# (changes, id before the variants followed their authors (computed with that code), id now)
+AUTHOR_DEFAULTS = [
+    ((("model", "head", "cosine"),), "df4151a45a", "35c01c9517"),  # softplus scale: a new computation
+    ((("model", "head", "cosine"), ("model", "head_scale", "raw")), "df4151a45a", "df4151a45a"),  # the old one
+    ((("model", "head", "tvmf"),), "fe6d4c468b", "907b4a800d"),
+    ((("model", "head", "tvmf"), ("model", "head_scale", "raw")), "fe6d4c468b", "fe6d4c468b"),
+    ((("pruning", "prune_method", "grasp"), ("pruning", "target_density", 0.5)), "3b20a545f2", "20048f7ba9"),
+    ((("pruning", "prune_method", "snip"), ("pruning", "target_density", 0.5)), "2207e7ad02", "2207e7ad02"),
+    ((("model", "arch", "hresnet18"),), "a082ae2e31", "a082ae2e31"),  # the orthonormal basis stays the default
+    ((("model", "arch", "hresnet18"), ("model", "harmonic_basis", "l1")), None, "13aec51150"),
+]
+
+
+@pytest.mark.parametrize("changes, before, now", AUTHOR_DEFAULTS)
+def test_a_default_that_now_follows_the_authors_changes_only_the_ids_of_the_runs_it_changes(changes, before, now):
+    assert with_values(changes).run_id() == now
+    if before is not None and before != now:  # an old directory of the old computation is not adopted either
+        assert before not in with_values(changes).earlier_run_ids()
+
+
+def test_an_old_hparams_json_without_head_scale_reads_as_the_scale_it_trained_with():
+    stored = Hparams().to_dict()
+    del stored["model"]["head_scale"]
+    stored["model"]["head"] = "cosine"
+    assert Hparams.from_dict(stored).model.head_scale == "raw"
+    stored["model"]["head"] = "linear"  # no scale at all: the same run as today's linear ones
+    assert Hparams.from_dict(stored).canonical() == Hparams()
+
+
 def test_cosine_schedule_and_rewind_alignment():
     total, spe = 200 * 5, 5
     assert lr_at(0, total, 0.1, "cosine") == pytest.approx(0.1)
