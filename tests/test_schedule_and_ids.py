@@ -41,7 +41,8 @@ def _changed(value):
 
 
 # fields that change results only together with another (alone, a canonical rule drops them from the id)
-CONTEXT = {("data", "imbalance"): [("data", "long_tail", "exp")]}
+CONTEXT = {("data", "imbalance"): [("data", "long_tail", "exp")],
+           ("model", "head_scale"): [("model", "head", "cosine")]}
 
 
 def test_every_result_field_changes_the_id_and_job_fields_do_not():
