@@ -128,6 +128,10 @@ def _validate_model(hp: Hparams) -> None:
     _check(m.tvmf_kappa >= 0, f"--tvmf-kappa must be >= 0, got {m.tvmf_kappa}")
     _check(m.head == "tvmf" or m.tvmf_kappa == ModelHparams().tvmf_kappa,
            f"--tvmf-kappa applies to --head tvmf only (got --head {m.head})")
+    _check(m.head != "linear" or m.head_scale == ModelHparams().head_scale,
+           "--head-scale applies to --head cosine and tvmf only")
+    _check(m.arch == "hresnet18" or m.harmonic_basis == ModelHparams().harmonic_basis,
+           f"--harmonic-basis applies to --arch hresnet18 only (got --arch {m.arch})")
     if m.init == "imagenet":
         _check(m.arch in TORCHVISION_ARCHS, f"--init imagenet needs an arch with torchvision ImageNet weights "
                f"({', '.join(TORCHVISION_ARCHS)}), got {m.arch}")

@@ -4,16 +4,24 @@ Adding a hyperparameter is one field: its default is the paper recipe (or a no-o
 help text, and ``choices`` (a callable, so registries are read lazily) restricts its values. Groups in
 ``RESULT_GROUPS`` change what a run computes and go into the run id; ``JobHparams`` says only where and how fast
 it runs, and does not.
+
+When a new field's default is not what runs computed before it existed (a variant that now follows its authors),
+``before`` names the old behaviour: an ``hparams.json`` without the field reads as ``before``, and a run at
+``before`` keeps the id it had. The runs whose computation the new default (or a fixed defect) changes are named
+in ``REVISIONS``, which enter their ids, so no old run directory is taken for the new computation; the ids of runs
+it does not touch stay as they were.
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
+import os
 import re
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 
 def _choices(loader: Callable[[], Any]) -> Callable[[], list[str]]:
@@ -60,8 +68,22 @@ def _long_tails():
     return LONG_TAILS
 
 
-def _flag(default: Any, help: str, choices: Callable[[], list[str]] | None = None, **argparse_kw: Any):
-    return field(default=default, metadata={"help": help, "choices": choices, "argparse": argparse_kw})
+_NO_BEFORE = object()
+
+
+def _flag(default: Any, help: str, choices: Callable[[], list[str]] | None = None, before: Any = _NO_BEFORE,
+          **argparse_kw: Any):
+    """A hyperparameter; ``before``: what runs computed with before the field existed, where that is not
+    ``default`` (module docstring)."""
+    metadata = {"help": help, "choices": choices, "argparse": argparse_kw}
+    if before is not _NO_BEFORE:
+        metadata["before"] = before
+    return field(default=default, metadata=metadata)
+
+
+def _before(group_cls: type) -> dict[str, Any]:
+    """``{field: before}`` of the fields of ``group_cls`` that declare one."""
+    return {f.name: f.metadata["before"] for f in dataclasses.fields(group_cls) if "before" in f.metadata}
 
 
 @dataclass(frozen=True)
@@ -114,6 +136,14 @@ class ModelHparams(BackboneHparams):
                       "weights, learned scale) or tvmf (t-vMF similarity, see --tvmf-kappa); never pruned",
                       _choices(_heads))
     tvmf_kappa: float = _flag(16.0, "concentration kappa of the t-vMF head (--head tvmf only)")
+    head_scale: str = _flag("softplus", "logit scale of the cosine and t-vMF heads: softplus = 1 + softplus(s) with "
+                            "s learned from 0 (1.69 at the start, never below 1: the t-vMF authors' code); raw = "
+                            "a plain learned scale from 10 (this code's before)", lambda: ["softplus", "raw"],
+                            before="raw")
+    harmonic_basis: str = _flag("orthonormal", "DCT basis of --arch hresnet18: orthonormal (a coefficient's "
+                                "magnitude is its share of the filter, what IMP ranks) or l1 (each filter's "
+                                "absolute values sum to 1, as the released code); README: Model variants",
+                                lambda: ["orthonormal", "l1"])
     init: str = _flag("random", "starting weights: random, or imagenet (torchvision's ImageNet weights of the "
                       "arch; downloaded by torchvision, or read from --init-checkpoint offline)",
                       lambda: ["random", "imagenet"])
@@ -207,16 +237,21 @@ class HparamTree:
 
     @classmethod
     def from_dict(cls, d: dict[str, dict[str, Any]]):
-        """Build from nested ``{group: {field: value}}``; a field missing from ``d`` takes its default, so an
-        ``hparams.json`` written before that field existed still reads (unknown keys are refused by the
-        dataclass constructor, as ``TypeError``)."""
+        """Build from nested ``{group: {field: value}}``; a field missing from ``d`` takes its ``before`` value
+        if it declares one, else its default, so an ``hparams.json`` written before that field existed reads as
+        what that run computed (unknown keys are refused by the dataclass constructor, as ``TypeError``)."""
         types = {f.name: f.default_factory for f in dataclasses.fields(cls)}
-        return cls(**{name: types[name](**values) for name, values in d.items()})
+        return cls(**{name: types[name](**{**_before(types[name]), **values}) for name, values in d.items()})
 
-    def canonical(self):
-        """The same computation under one spelling: every rule of ``rules()`` applied in turn."""
+    def revisions(self) -> tuple[tuple[str, Callable[[Any], bool]], ...]:
+        """Changes of computation that enter the ids of the runs they apply to (module docstring)."""
+        return ()
+
+    def canonical(self, rules: Sequence[Callable[[Any], Any]] | None = None):
+        """The same computation under one spelling: every rule in ``rules`` (default ``rules()``) applied in
+        turn."""
         hp = self
-        for rule in self.rules():
+        for rule in self.rules() if rules is None else rules:
             hp = rule(hp)
         return hp
 
@@ -231,12 +266,28 @@ class HparamTree:
                     out[f"{name}.{f.name}"] = value
         return out
 
+    def id_values(self) -> dict[str, Any]:
+        """What the run id hashes (of this spelling; ``run_id`` takes the canonical one): the non-default
+        values, less those at their ``before`` value, and under ``revisions`` the ``REVISIONS`` that apply."""
+        values = {key: value for key, value in self.non_default().items()
+                  if _before(type(getattr(self, key.split(".")[0]))).get(key.split(".")[1], _NO_BEFORE) != value}
+        revisions = [name for name, applies in self.revisions() if applies(self)]
+        return {**values, "revisions": revisions} if revisions else values
+
     def run_id(self, canonical: bool = True) -> str:
-        """Short hash of the non-default result-affecting values of the canonical form: a new field with a
-        default keeps old ids, and equivalent spellings share one id. (``canonical=False`` gives the id this
-        spelling had before canonical forms existed, to find run directories written then.)"""
-        blob = json.dumps((self.canonical() if canonical else self).non_default(), sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()[:10]
+        """Short hash of ``id_values`` of the canonical form: a new field with a default keeps old ids, and
+        equivalent spellings share one id. (``canonical=False`` gives the id this spelling had before canonical
+        forms existed.)"""
+        return _short_hash((self.canonical() if canonical else self).id_values())
+
+    def earlier_run_ids(self) -> list[str]:
+        """The ids this spelling had under the earlier sets of canonical rules (each a prefix of
+        ``CANONICAL_RULES``, newest first; the empty prefix is ``run_id(canonical=False)``), without the current
+        id: where a run directory written before the newer rules lives."""
+        current = self.run_id()
+        rules = self.rules()
+        ids = [_short_hash(self.canonical(rules[:n]).id_values()) for n in range(len(rules))]
+        return [i for i in dict.fromkeys(reversed(ids)) if i != current]
 
 
 @dataclass(frozen=True)
@@ -252,6 +303,9 @@ class Hparams(HparamTree):
     def rules(self) -> tuple[Callable[["Hparams"], "Hparams"], ...]:
         return CANONICAL_RULES
 
+    def revisions(self) -> tuple[tuple[str, Callable[["Hparams"], bool]], ...]:
+        return REVISIONS
+
     @property
     def rewind_epoch(self) -> int | None:
         """Epoch of level 0 whose end state later levels restart from; None for 'trained'."""
@@ -261,6 +315,10 @@ class Hparams(HparamTree):
         if rewind == "init":
             return 0
         return int(parse_rewind_epoch(rewind))  # type: ignore[arg-type]
+
+
+def _short_hash(values: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:10]
 
 
 _REWIND_EPOCH = re.compile(r"epoch:([0-9]+)")  # ASCII digits only: str.isdigit() also accepts "²"
@@ -323,5 +381,61 @@ def _unused_imbalance(hp: Hparams) -> Hparams:
     return hp
 
 
+def _unused_rewind(hp: Hparams) -> Hparams:
+    """Pruning at initialisation trains one level from the initial weights: ``--rewind`` changes nothing."""
+    from pruning import METHODS  # the registry (and torch) only once a run is named
+    method = METHODS.get(hp.pruning.prune_method)
+    if method is not None and method.when == "init":
+        return _replace(hp, "pruning", rewind=PruningHparams.rewind)
+    return hp
+
+
+CHECKPOINT_DIGEST = "sha256:"
+
+
+@functools.lru_cache(maxsize=32)
+def _file_digest(path: str, size: int, mtime_ns: int) -> str:  # size and mtime: a rewritten file is read again
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _checkpoint_content(hp: Hparams) -> Hparams:
+    """``--init-checkpoint`` is named by its content, ``sha256:<hex digest>``, not its path: the same file at two
+    paths is one run, a file changed in place a new one. A name that is no file (already a digest, or a missing
+    path, which validation reports) is left alone. The runner reads the file from the path it was given."""
+    path = hp.model.init_checkpoint
+    if not path or path.startswith(CHECKPOINT_DIGEST) or not os.path.isfile(path):
+        return hp
+    stat = os.stat(path)
+    return _replace(hp, "model", init_checkpoint=CHECKPOINT_DIGEST + _file_digest(os.path.realpath(path),
+                                                                                  stat.st_size, stat.st_mtime_ns))
+
+
+def _unused_head_scale(hp: Hparams) -> Hparams:
+    """The linear head has no logit scale: ``--head-scale`` changes nothing there (and an hparams.json from
+    before the field reads as ``raw``)."""
+    if hp.model.head == "linear":
+        return _replace(hp, "model", head_scale=ModelHparams.head_scale)
+    return hp
+
+
+# Append new rules at the end: each prefix of this tuple is a rule set ids were once computed under, and
+# ``Hparams.earlier_run_ids`` looks for run directories written then under those prefixes.
 CANONICAL_RULES: tuple[Callable[[Hparams], Hparams], ...] = (
-    _annotated_types, _rewind_spelling, _flat_long_tail, _unused_imbalance)
+    _annotated_types, _rewind_spelling, _flat_long_tail, _unused_imbalance, _unused_rewind, _checkpoint_content,
+    _unused_head_scale)
+
+
+# --- Revisions ------------------------------------------------------------------------------------------------
+# A change of what some runs compute, made after their ids were in use: (name, the runs it changes). Its name
+# enters the id of exactly those runs, so a run directory that holds the earlier computation is never resumed or
+# reported as the new one; every other id stays. To add one: an entry at the end.
+REVISIONS: tuple[tuple[str, Callable[[Hparams], bool]], ...] = (
+    # the cosine and t-vMF heads' scale follows the t-vMF authors (--head-scale; raw keeps the old ids)
+    ("head-scale-softplus", lambda hp: hp.model.head != "linear" and hp.model.head_scale == "softplus"),
+    # GraSP's g and Hg include the classifier, as the paper and its authors' code (before: prunable weights only)
+    ("grasp-with-classifier", lambda hp: hp.pruning.prune_method == "grasp"),
+)

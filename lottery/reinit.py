@@ -40,6 +40,7 @@ def trunk_levels(trunk: RunDir) -> list[int]:
 
 def run_reinit(hp: Hparams) -> list[dict]:
     trunk = RunDir(trunk_of(hp))
+    trunk.adopt_earlier()  # a trunk written under an earlier id of its flags
     levels = trunk_levels(trunk)  # checked before anything of the branch is written
     opened = open_run(hp)
     opened.claim()

@@ -73,8 +73,8 @@ class RunDir:
         self.hp = hp.canonical()
         out = Path(hp.job.out)
         self.root = Path(root) if root is not None else out / self.hp.run_id()
-        # where this spelling's run lived before canonical ids
-        self.legacy_root = self.root if root is not None else out / hp.run_id(canonical=False)
+        # where this spelling's run lived under earlier canonical rules (newest first)
+        self.earlier_roots = [] if root is not None else [out / i for i in hp.earlier_run_ids()]
 
     @classmethod
     def open(cls, path: str | Path) -> "RunDir":
@@ -94,14 +94,24 @@ class RunDir:
         later = " and every later level_* folder" if k > 0 else " and every other level_* folder"
         return f"remove {self.level(k)}{later} to retrain from level {k}"
 
+    def adopt_earlier(self) -> None:
+        """Before this run's directory exists: move the one written under an id this spelling had under earlier
+        canonical rules (``Hparams.earlier_run_ids``) here, if its hparams.json holds this run."""
+        if self.root.exists():
+            return
+        for earlier in self.earlier_roots:
+            path = earlier / "hparams.json"
+            if path.is_file() and not _differences(load_json(path).get("hparams", {}), self.hp):
+                earlier.rename(self.root)
+                print(f"moved {earlier} to {self.root} (the run id of this spelling's canonical form)")
+                return
+
     def claim(self) -> None:
         """Create the directory, or check that what it holds is this run: same result-affecting values once an
         old hparams.json's missing fields take their defaults (the file is then rewritten in full). Removes the
         temporary files of writes killed in an earlier attempt, and the checkpoints of finished levels."""
         path = self.root / "hparams.json"
-        if not self.root.exists() and self.legacy_root != self.root and (self.legacy_root / "hparams.json").exists():
-            self.legacy_root.rename(self.root)
-            print(f"moved {self.legacy_root} to {self.root} (the run id of this spelling's canonical form)")
+        self.adopt_earlier()
         mine = {"run_id": self.hp.run_id(), "hparams": self.hp.to_dict()}
         if path.exists():
             stored = load_json(path, remedy=f"remove {self.root} to start this run afresh")

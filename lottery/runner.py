@@ -70,7 +70,8 @@ def build_model(hp: Hparams, data: ImageDataset, env: Environment, width: int | 
     m = hp.model
     model = models.build(m.arch, data.num_classes, in_channels=data.in_channels, width=width or m.width,
                          image_size=data.image_size, mean=data.mean, std=data.std, head=m.head,
-                         tvmf_kappa=m.tvmf_kappa).to(env.device)
+                         tvmf_kappa=m.tvmf_kappa, head_scale=m.head_scale,
+                         harmonic_basis=m.harmonic_basis).to(env.device)
     return model.to(memory_format=torch.channels_last) if env.channels_last else model
 
 
@@ -185,13 +186,14 @@ def run(hp: Hparams) -> list[dict]:
     if hp.pruning.reinit:
         from lottery.reinit import run_reinit  # a branch of a finished run: lottery/reinit.py
         return run_reinit(hp)
+    checkpoint = hp.model.init_checkpoint  # the path: the canonical form names the file by its content
     opened = open_run(hp)
     hp, env, data, run_dir = opened.hp, opened.env, opened.data, opened.dir
     small_dense = match_width(hp, data) if hp.model.match_density else None
     seed_all(derive_seed(hp.training.seed, 0))
     model = build_model(hp, data, env, small_dense.width if small_dense else None)
     # before the run directory is claimed: a checkpoint that matches nothing leaves nothing behind
-    init_report = initialise(model, hp.model.init, hp.model.init_checkpoint, hp.model.arch)
+    init_report = initialise(model, hp.model.init, checkpoint, hp.model.arch)
     opened.claim()
     if small_dense is not None:
         small_dense.record(run_dir.root / "small_dense.json")

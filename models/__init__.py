@@ -48,6 +48,8 @@ def build(
     std: Optional[Sequence[float]] = None,
     head: str = "linear",
     tvmf_kappa: float = 16.0,
+    head_scale: str = "softplus",
+    harmonic_basis: str = "orthonormal",
 ) -> nn.Module:
     """Build a freshly initialised model from :data:`MODELS`.
 
@@ -65,6 +67,8 @@ def build(
         head: classifier, a key of ``HEADS`` (``linear``, ``cosine``, ``tvmf``); the model's own ``fc`` is
             replaced by it, so every architecture takes every head.
         tvmf_kappa: concentration of the t-vMF head (ignored by the others).
+        head_scale: logit scale of the cosine and t-vMF heads, a key of ``heads.SCALES`` (ignored by linear).
+        harmonic_basis: DCT basis of ``hresnet18``, a key of ``harmonic.BASES`` (ignored by the others).
 
     Raises:
         ValueError: unknown ``name`` or ``head`` (the message lists the choices) or bad arguments.
@@ -75,9 +79,11 @@ def build(
         raise ValueError(f"unknown model {name!r}; choices: {', '.join(sorted(MODELS))}") from None
     if head not in HEADS:
         raise ValueError(f"unknown head {head!r}; choices: {', '.join(sorted(HEADS))}")
-    model = ctor(num_classes, in_channels=in_channels, width=width, image_size=image_size, mean=mean, std=std)
+    variant = {"basis": harmonic_basis} if ctor is hresnet18 else {}
+    model = ctor(num_classes, in_channels=in_channels, width=width, image_size=image_size, mean=mean, std=std,
+                 **variant)
     if head != "linear":  # the linear head is the model's own fc: built as before, same random stream
-        model.fc = HEADS[head](model.fc.in_features, num_classes, tvmf_kappa)
+        model.fc = HEADS[head](model.fc.in_features, num_classes, tvmf_kappa, head_scale)
     return model
 
 

@@ -3,7 +3,8 @@
 Every head is an ``nn.Linear`` (weight ``[classes, features]``) stored as ``model.fc``, so the rest of the repo
 (pruning, which never prunes the classifier; state dicts; evaluation) treats all heads alike. The cosine and
 t-vMF heads score ``scale * similarity(cos)`` where ``cos`` is the cosine between the L2-normalised feature and
-class weight vectors and ``scale`` is learned. They compute in fp32 even under bf16 autocast: a cosine in bf16
+class weight vectors and ``scale`` is learned (``SCALES``: by default the t-vMF authors' ``1 + softplus(s_)``).
+They compute in fp32 even under bf16 autocast: a cosine in bf16
 has barely three significant digits, and the head is a negligible part of the step.
 """
 from __future__ import annotations
@@ -14,17 +15,36 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-#: Starting value of the learned logit scale of the cosine and t-vMF heads (cosines lie in [-1, 1], so without a
-#: scale the softmax could never become confident).
+#: Starting value of the ``raw`` logit scale (cosines lie in [-1, 1], so without a scale the softmax could never
+#: become confident).
 INITIAL_SCALE = 10.0
+
+#: ``--head-scale``: how the learned logit scale is parameterised. ``softplus`` (the default) is the t-vMF
+#: authors' (Kobayashi's code, and the released code of the paper): ``s = 1 + softplus(s_)`` with ``s_`` (the
+#: parameter ``scale_offset``) starting at 0, so the scale starts at 1 + ln 2 = 1.69 and can never fall below 1.
+#: ``raw`` is this code's earlier departure: the scale itself (parameter ``scale``), from ``INITIAL_SCALE``,
+#: unconstrained. Either parameter is weight-decayed like every other (``--weight-decay``: all parameters).
+SCALES = ("softplus", "raw")
 
 
 class CosineHead(nn.Linear):
-    """``scale * cos(feature, class weight)``, with a learned ``scale`` and no bias."""
+    """``scale * cos(feature, class weight)``, with a learned ``scale`` (``SCALES``) and no bias."""
 
-    def __init__(self, in_features: int, num_classes: int) -> None:
+    def __init__(self, in_features: int, num_classes: int, scale: str = "softplus") -> None:
         super().__init__(in_features, num_classes, bias=False)
-        self.scale = nn.Parameter(torch.tensor(INITIAL_SCALE))
+        if scale not in SCALES:
+            raise ValueError(f"unknown head scale {scale!r}; choices: {', '.join(SCALES)}")
+        self.scale_kind = scale
+        if scale == "softplus":
+            self.scale_offset = nn.Parameter(torch.tensor(0.0))
+        else:
+            self.scale = nn.Parameter(torch.tensor(INITIAL_SCALE))
+
+    def logit_scale(self) -> torch.Tensor:
+        """The scale the similarity is multiplied by."""
+        if self.scale_kind == "softplus":
+            return 1 + F.softplus(self.scale_offset.float())
+        return self.scale.float()
 
     def similarity(self, cos: torch.Tensor) -> torch.Tensor:
         return cos
@@ -32,7 +52,10 @@ class CosineHead(nn.Linear):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         with torch.autocast(x.device.type, enabled=False):
             cos = F.linear(F.normalize(x.float(), dim=1), F.normalize(self.weight.float(), dim=1))
-            return self.scale * self.similarity(cos)
+            return self.logit_scale() * self.similarity(cos)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, scale={self.scale_kind}"
 
 
 class TvMFHead(CosineHead):
@@ -43,8 +66,8 @@ class TvMFHead(CosineHead):
     on small datasets.
     """
 
-    def __init__(self, in_features: int, num_classes: int, kappa: float) -> None:
-        super().__init__(in_features, num_classes)
+    def __init__(self, in_features: int, num_classes: int, kappa: float, scale: str = "softplus") -> None:
+        super().__init__(in_features, num_classes, scale)
         self.kappa = kappa
 
     def similarity(self, cos: torch.Tensor) -> torch.Tensor:
@@ -54,9 +77,10 @@ class TvMFHead(CosineHead):
         return f"{super().extra_repr()}, kappa={self.kappa}"
 
 
-#: ``--head`` name -> ``f(in_features, num_classes, kappa)``; ``kappa`` is used by t-vMF only.
-HEADS: dict[str, Callable[[int, int, float], nn.Linear]] = {
-    "linear": lambda in_features, num_classes, kappa: nn.Linear(in_features, num_classes),
-    "cosine": lambda in_features, num_classes, kappa: CosineHead(in_features, num_classes),
+#: ``--head`` name -> ``f(in_features, num_classes, kappa, scale)``; ``kappa`` is used by t-vMF only, ``scale``
+#: (a key of ``SCALES``) by cosine and t-vMF.
+HEADS: dict[str, Callable[[int, int, float, str], nn.Linear]] = {
+    "linear": lambda in_features, num_classes, kappa, scale: nn.Linear(in_features, num_classes),
+    "cosine": lambda in_features, num_classes, kappa, scale: CosineHead(in_features, num_classes, scale),
     "tvmf": TvMFHead,
 }

@@ -4,9 +4,14 @@ Each scores a copy of the model (the caller's model, BatchNorm statistics includ
 float32 without autocast, and returns CPU tensors ranked like every other score: higher = keep.
 
 * SNIP (Lee et al. 2019): ``|g * w|``, the connection sensitivity, with ``g`` the gradient of the training loss
-  summed over the batches given (BatchNorm in training mode, as in the published code).
+  summed over the batches given. BatchNorm is in training mode (batch statistics), as in SNIP's and GraSP's
+  published code; Synaptic-Flow's reimplementation scores in eval mode by default, which at initialisation
+  (running statistics 0 and 1) gives very different masks.
 * GraSP (Wang et al. 2020): ``w * Hg``, keeping the largest, with ``g`` as for SNIP (at temperature
-  ``GRASP_TEMPERATURE``) and ``Hg`` the Hessian-gradient product, both over the prunable weights. Sign: the
+  ``GRASP_TEMPERATURE``, BatchNorm in training mode too) and ``Hg`` the Hessian-gradient product. Both are taken
+  over the prunable weights and the classifier's (every ``nn.Linear`` weight), as in the paper, its authors' code
+  and Synaptic-Flow's: the classifier's block of ``g`` enters ``Hg`` of every conv weight. Only the prunable
+  weights are scored. Sign: the
   paper defines ``S(-w) = -w * Hg`` and its Algorithm 1 removes the weights whose ``S(-w)`` lies above the
   percentile, i.e. keeps the smallest ``-w * Hg`` = the largest ``w * Hg``; the authors' code does the same,
   and so does the SynFlow authors' reimplementation. Some later reimplementations rank ``|w * Hg|`` or keep the
@@ -59,13 +64,16 @@ def snip(model: nn.Module, mask: Mask, ctx: ScoreContext) -> dict[str, torch.Ten
 
 def grasp(model: nn.Module, mask: Mask, ctx: ScoreContext) -> dict[str, torch.Tensor]:
     net, weights = _copy_and_weights(model, mask)
+    # g and Hg over the prunable weights and the classifier's; only the first len(weights) are scored
+    every = weights + [m.weight for m in net.modules()
+                       if isinstance(m, nn.Linear) and not any(m.weight is w for w in weights)]
     net.train()
-    g = _loss_gradients(net, weights, ctx, GRASP_TEMPERATURE)
-    hg = [torch.zeros_like(w) for w in weights]
+    g = _loss_gradients(net, every, ctx, GRASP_TEMPERATURE)
+    hg = [torch.zeros_like(w) for w in every]
     for x, y in ctx.batches:
-        grads = torch.autograd.grad(F.cross_entropy(net(x) / GRASP_TEMPERATURE, y), weights, create_graph=True)
+        grads = torch.autograd.grad(F.cross_entropy(net(x) / GRASP_TEMPERATURE, y), every, create_graph=True)
         dot = sum((a * b).sum() for a, b in zip(grads, g))
-        hg = [t + h for t, h in zip(hg, torch.autograd.grad(dot, weights))]
+        hg = [t + h for t, h in zip(hg, torch.autograd.grad(dot, every))]
     return {name: (w * h).detach().cpu() for name, w, h in zip(mask, weights, hg)}
 
 

@@ -27,12 +27,17 @@ from robustness.units import Context, Unit
 from training.advprop import pgd as loss_pgd
 from training.evaluate import accuracy
 from training.precision import to_float
+from utils.errors import UserError
 
 FGSM_EPS = 8 / 255
 PGD_EPS = (1 / 255, 2 / 255, 4 / 255, 8 / 255)
 PGD_STEPS = (10, 20)
 AUTOATTACK_EPS = 8 / 255
 SEED = 0
+#: torchattacks is installed on its own, without its dependencies: 3.5.1 pins requests~=2.25.1 (and with it an
+#: idna below 3), which would downgrade a user's packages to versions with published security fixes missing. What
+#: it imports besides torch and numpy (scipy) is in requirements.txt; .ci/run runs this same command.
+TORCHATTACKS_INSTALL = 'pip install --no-deps "torchattacks>=3.5,<4"'
 
 Attack = Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor]
 
@@ -115,9 +120,19 @@ def pgd_units(ctx: Context) -> list[Unit]:
                                         for steps in PGD_STEPS for eps in PGD_EPS]
 
 
+def require_torchattacks():
+    """The torchattacks module, or a UserError naming the command that installs it."""
+    try:
+        import torchattacks
+    except ImportError:
+        raise UserError(f"--suite autoattack needs torchattacks, which is not installed: {TORCHATTACKS_INSTALL}"
+                        ) from None
+    return torchattacks
+
+
 def autoattack_units(ctx: Context) -> list[Unit]:
     """torchattacks' standard AutoAttack (APGD-CE, APGD-T, FAB-T, Square), L-inf at 8/255."""
-    import torchattacks
+    torchattacks = require_torchattacks()
 
     def attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         return torchattacks.AutoAttack(model, norm="Linf", eps=AUTOATTACK_EPS, version="standard",

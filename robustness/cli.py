@@ -73,6 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if min(args.eval_batch_size, args.attack_batch_size, args.adv_images, args.cka_images) < 1:
             raise UserError("--eval-batch-size, --attack-batch-size, --adv-images and --cka-images must be >= 1")
+        if "autoattack" in args.suite:  # before any run is evaluated
+            from robustness.adversarial import require_torchattacks
+            require_torchattacks()
         for run in args.runs:
             store = evaluate_run(run, args.suite, args.levels, options)
             print(f"== {run}\n{format_summary(store.records)}")

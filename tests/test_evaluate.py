@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ import datasets
 import robustness.evaluation as evaluation
 from lottery.run_dir import RunDir
 from pruning import Mask
+from robustness.adversarial import TORCHATTACKS_INSTALL
 from robustness.cli import main
 from robustness.layers import layer_densities
 from robustness.shift import load_cifar101, load_cifar102
@@ -105,6 +107,17 @@ def test_bad_arguments_are_one_line_errors(run, tmp_path, capsys):
     assert "unknown suite nope" in capsys.readouterr().err
     assert main([str(tmp_path), "--suite", "fgsm"]) == 2
     assert "not a run directory" in capsys.readouterr().err
+
+
+def test_autoattack_without_torchattacks_is_one_line_naming_the_install_command(run, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "torchattacks", None)  # what an environment without it does: ImportError
+    assert main([str(run), "--suite", "pgd,autoattack", *FAST]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and TORCHATTACKS_INSTALL in err
+    assert not (run / "robustness.json").exists()  # refused before any run is evaluated
+    # the command named is the one the set-up and CI run
+    for path in ("README.md", ".ci/run"):
+        assert TORCHATTACKS_INSTALL.removeprefix("pip ") in (Path(__file__).parents[1] / path).read_text(), path
 
 
 def test_shift_loaders_read_the_published_formats(tmp_path):

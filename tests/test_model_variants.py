@@ -35,9 +35,9 @@ def test_every_model_takes_every_head(name: str, head: str) -> None:
 def test_cosine_head_is_scaled_cosine() -> None:
     head = build("resnet18", 5, width=4, head="cosine").fc
     features = torch.randn(4, head.in_features)
-    expected = head.scale * F.normalize(features, dim=1) @ F.normalize(head.weight, dim=1).T
+    expected = head.logit_scale() * F.normalize(features, dim=1) @ F.normalize(head.weight, dim=1).T
     torch.testing.assert_close(head(features), expected)
-    assert head.bias is None and head.scale.requires_grad
+    assert head.bias is None and head.scale_offset.requires_grad
     # invariant to the feature norm, unlike the linear head
     torch.testing.assert_close(head(3 * features), head(features))
 
@@ -47,13 +47,28 @@ def test_tvmf_head_follows_its_formula_and_kappa() -> None:
     tvmf = build("resnet18", 5, width=4, head="tvmf", tvmf_kappa=16.0).fc
     features = torch.randn(4, tvmf.in_features)
     cos = F.normalize(features, dim=1) @ F.normalize(tvmf.weight, dim=1).T
-    torch.testing.assert_close(tvmf(features), tvmf.scale * ((1 + cos) / (1 + 16 * (1 - cos)) - 1))
+    torch.testing.assert_close(tvmf(features), tvmf.logit_scale() * ((1 + cos) / (1 + 16 * (1 - cos)) - 1))
     cosine = models.heads.CosineHead(tvmf.in_features, 5)
     cosine.load_state_dict(tvmf.state_dict())
     flat = build("resnet18", 5, width=4, head="tvmf", tvmf_kappa=0.0).fc
     flat.load_state_dict(tvmf.state_dict())
     torch.testing.assert_close(flat(features), cosine(features))  # kappa 0 is the cosine head
     assert not torch.allclose(tvmf(features), cosine(features))
+
+
+@pytest.mark.parametrize("name", ["cosine", "tvmf"])
+def test_head_scale_is_the_authors_softplus_by_default_and_raw_on_request(name: str) -> None:
+    head = build("resnet18", 5, width=4, head=name).fc
+    assert [n for n, _ in head.named_parameters()] == ["weight", "scale_offset"] and head.scale_offset.item() == 0
+    assert head.logit_scale().item() == pytest.approx(1 + math.log(2))  # 1 + softplus(0) = 1.69
+    with torch.no_grad():
+        head.scale_offset.fill_(-50.0)  # weight decay pulls s_ down: the scale stays above 1
+    assert 1 <= head.logit_scale().item() < 1 + 1e-6
+    features = torch.randn(4, head.in_features)
+    head(features).sum().backward()
+    assert head.scale_offset.grad is not None and head.scale_offset.grad.item() != 0
+    raw = build("resnet18", 5, width=4, head=name, head_scale="raw").fc  # the earlier parameterisation
+    assert [n for n, _ in raw.named_parameters()] == ["weight", "scale"] and raw.logit_scale().item() == 10.0
 
 
 def test_heads_compute_in_fp32_under_bf16_autocast() -> None:
@@ -70,6 +85,15 @@ def test_dct_basis_is_orthonormal_and_complete() -> None:
         flat = dct_basis(k).reshape(k * k, k * k)
         torch.testing.assert_close(flat @ flat.T, torch.eye(k * k), atol=1e-5, rtol=0)
     assert torch.allclose(dct_basis(3)[0], torch.full((3, 3), 1 / 3))  # frequency (0, 0) is the mean filter
+
+
+def test_harmonic_basis_is_orthonormal_by_default_and_the_released_l1_on_request() -> None:
+    orthonormal, l1 = dct_basis(3), dct_basis(3, "l1")
+    torch.testing.assert_close(l1.abs().sum((1, 2)), torch.ones(9))  # the released code's normalisation
+    torch.testing.assert_close(l1 * orthonormal.abs().sum((1, 2), keepdim=True), orthonormal)  # same filters, rescaled
+    default, released = build("hresnet18", 10, width=4), build("hresnet18", 10, width=4, harmonic_basis="l1")
+    for conv, expected in ((default.layer1[0].body[0][0], orthonormal), (released.layer1[0].body[0][0], l1)):
+        torch.testing.assert_close(conv.basis, expected.reshape(9, 9))
 
 
 @pytest.mark.parametrize("image_size", [32, 96])
@@ -146,7 +170,7 @@ def test_full_convolution_resnet_differs_from_plain(image_size: int) -> None:
         assert not torch.allclose(full(x), plain(x))
 
 
-def test_kappa_needs_the_tvmf_head(tmp_path) -> None:
+def test_kappa_head_scale_and_harmonic_basis_only_where_they_apply(tmp_path) -> None:
     from lottery.cli import parse_args
     from tests.conftest import tiny_argv
     from utils.errors import UserError
@@ -154,3 +178,9 @@ def test_kappa_needs_the_tvmf_head(tmp_path) -> None:
     with pytest.raises(UserError, match="--tvmf-kappa applies to --head tvmf only"):
         parse_args(tiny_argv(tmp_path, "--tvmf-kappa", "4"))
     assert parse_args(tiny_argv(tmp_path, "--head", "tvmf", "--tvmf-kappa", "4")).model.tvmf_kappa == 4
+    with pytest.raises(UserError, match="--head-scale applies to --head cosine and tvmf only"):
+        parse_args(tiny_argv(tmp_path, "--head-scale", "raw"))
+    assert parse_args(tiny_argv(tmp_path, "--head", "cosine", "--head-scale", "raw")).model.head_scale == "raw"
+    with pytest.raises(UserError, match="--harmonic-basis applies to --arch hresnet18 only"):
+        parse_args(tiny_argv(tmp_path, "--harmonic-basis", "l1"))
+    assert parse_args(tiny_argv(tmp_path, "--arch", "hresnet18", "--harmonic-basis", "l1")).model.harmonic_basis == "l1"

@@ -143,6 +143,62 @@ def reference_gradient(w1: np.ndarray, w2: np.ndarray, data, temperature: float 
     return g1, g2
 
 
+class WithClassifier(TwoLayer):
+    """TwoLayer followed by a bias-free linear classifier: logits = W3 W2 W1 x (W3 is not prunable)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(3, 3, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(super().forward(x))
+
+
+def reference_gradient3(w1: np.ndarray, w2: np.ndarray, w3: np.ndarray, data, temperature: float):
+    """As ``reference_gradient``, for logits W3 W2 W1 x / T: the gradients of W1, W2 and W3."""
+    g = [np.zeros_like(w) for w in (w1, w2, w3)]
+    for x, y in data:
+        h1 = x @ w1.T
+        h2 = h1 @ w2.T
+        z = h2 @ w3.T / temperature
+        p = np.exp(z - z.max(1, keepdims=True))
+        p /= p.sum(1, keepdims=True)
+        dz = (p - np.eye(3)[y]) / (len(y) * temperature)
+        g[2] += dz.T @ h2
+        g[1] += (dz @ w3).T @ h1
+        g[0] += (dz @ w3 @ w2).T @ x
+    return g
+
+
+def test_grasp_takes_g_and_hg_over_the_classifier_too_and_scores_only_prunable_weights():
+    """Hg by central differences of the closed-form gradient along g, with g over all three weights (the paper's
+    GraSP); the same without the classifier's block of g (what this code did before) is another score."""
+    torch.manual_seed(4)
+    net = WithClassifier()
+    mask = Mask.dense(net)
+    assert list(mask) == ["conv1.weight", "conv2.weight"]
+    data_t = [(torch.randn(5, 3, 1, 1), torch.randint(0, 3, (5,))) for _ in range(2)]
+    data = [(x.flatten(1).double().numpy(), y.numpy()) for x, y in data_t]
+    w = [m.weight.detach().double().numpy().reshape(m.weight.shape[:2]) for m in (net.conv1, net.conv2, net.fc)]
+    t, eps = GRASP_TEMPERATURE, 1e-4
+
+    def hg(direction):
+        step = eps / max(np.abs(d).max() for d in direction)
+        plus = reference_gradient3(*(a + step * d for a, d in zip(w, direction)), data, t)
+        minus = reference_gradient3(*(a - step * d for a, d in zip(w, direction)), data, t)
+        return [(p - m) / (2 * step) for p, m in zip(plus, minus)]
+    g = reference_gradient3(*w, data, t)
+    expected = hg(g)
+    without_classifier = hg([g[0], g[1], np.zeros_like(g[2])])
+    grasp = SCORERS["grasp"](net, mask, ScoreContext(None, 1.0, data_t, (3, 1, 1)))
+    assert list(grasp) == ["conv1.weight", "conv2.weight"]
+    for k, name in enumerate(grasp):
+        value, old = w[k] * expected[k], w[k] * without_classifier[k]
+        scale = np.abs(value).max()
+        np.testing.assert_allclose(grasp[name][:, :, 0, 0].numpy() / scale, value / scale, atol=2e-3)
+        assert np.abs(old - value).max() / scale > 0.05  # the classifier's block matters
+
+
 def test_snip_and_grasp_match_hand_computed_scores():
     """SNIP = |g w|; GraSP = +w (H g), the largest kept (sign: pruning/saliency.py). g is computed in closed
     form, H g by central differences of that closed form."""

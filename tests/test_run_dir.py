@@ -14,6 +14,7 @@ import torch
 import datasets
 from lottery.cli import main, parse_args
 from lottery.hparams import CANONICAL_RULES
+from lottery.run_dir import RunDir
 from lottery.runner import run
 from training.loop import LevelTrainer
 from tests.conftest import tiny_argv
@@ -113,12 +114,19 @@ SAME = [  # each pair names one computation
     ((("data", "mixup", 0),), ()),
     ((("data", "per_class", 50.0), ("data", "augment", "autoaug"), ("data", "cutout", 16)),
      (("data", "per_class", 50), ("data", "augment", "autoaug"), ("data", "cutout", 16))),
+    # pruning at initialisation trains one level from the initial weights: nothing rewinds
+    *(((("pruning", "prune_method", m), ("pruning", "target_density", 0.5), ("pruning", "rewind", r)),
+       (("pruning", "prune_method", m), ("pruning", "target_density", 0.5)))
+      for m in ("snip", "grasp", "synflow", "random_erk", "random_uniform") for r in ("init", "trained", "epoch:5")),
 ]
 DIFFERENT = [  # look alike, compute different things
     ((("data", "augment", "none"), ("data", "cutout", 16)), (("data", "augment", "none"),)),
     ((("data", "long_tail", "exp"), ("data", "imbalance", 0.5)), (("data", "long_tail", "exp"),)),
     ((("pruning", "rewind", "epoch:1"),), (("pruning", "rewind", "init"),)),
     ((("pruning", "rewind", "trained"),), (("pruning", "rewind", "init"),)),
+    # one-shot magnitude pruning rewinds its sparse level like IMP
+    ((("pruning", "prune_method", "omp"), ("pruning", "target_density", 0.5), ("pruning", "rewind", "init")),
+     (("pruning", "prune_method", "omp"), ("pruning", "target_density", 0.5))),
     # the same 50 images per class of CIFAR-10, but not of every file: the id must not depend on the data file
     ((("data", "data_fraction", 0.01),), (("data", "per_class", 50),)),
 ]
@@ -168,6 +176,44 @@ def test_equivalent_flags_reuse_one_directory_and_an_old_spelling_directory_move
     run(parse_args(argv))
     run(parse_args(tiny_argv(tmp_path, "--rounds", "1", "--rewind", "init")))
     assert [p.name for p in tmp_path.iterdir()] == [root.name]
+
+
+# ids the code gave before --rewind left pruning at initialisation and --init-checkpoint was named by content
+# (computed with that code): their directories must still be found
+EARLIER_IDS = [
+    ((("pruning", "prune_method", "snip"), ("pruning", "target_density", 0.5), ("pruning", "rewind", "init")),
+     "3c73f4944c"),
+    ((("model", "init_checkpoint", "ckpt.pt"),), "6fe9f3d5ab"),  # a path relative to the working folder
+]
+
+
+@pytest.mark.parametrize("changes, earlier", EARLIER_IDS)
+def test_a_directory_under_an_id_of_earlier_rules_moves_to_the_current_id(tmp_path, monkeypatch, changes, earlier):
+    monkeypatch.chdir(tmp_path)
+    Path("ckpt.pt").write_bytes(b"weights")
+    hp = with_values([*changes, ("job", "out", "runs")])
+    assert hp.run_id() != earlier and earlier in hp.earlier_run_ids()
+    old = Path("runs", earlier)
+    (old / "level_0").mkdir(parents=True)
+    stored = {"run_id": earlier, "hparams": hp.to_dict()}  # the spelling as given, as that code stored it
+    (old / "hparams.json").write_text(json.dumps(stored))
+    (old / "level_0" / "metrics.json").write_text("{}")
+    run_dir = RunDir(hp)
+    run_dir.claim()
+    assert [p.name for p in Path("runs").iterdir()] == [hp.run_id()]
+    assert run_dir.finished_levels() == [0]
+    assert json.loads((run_dir.root / "hparams.json").read_text())["hparams"] == hp.canonical().to_dict()
+
+
+def test_a_directory_under_an_earlier_id_holding_another_run_stays(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    changes, earlier = EARLIER_IDS[0]
+    hp = with_values([*changes, ("job", "out", "runs")])
+    Path("runs", earlier).mkdir(parents=True)
+    other = with_values([*changes, ("training", "seed", 5)])
+    Path("runs", earlier, "hparams.json").write_text(json.dumps({"run_id": earlier, "hparams": other.to_dict()}))
+    RunDir(hp).claim()
+    assert sorted(p.name for p in Path("runs").iterdir()) == sorted([earlier, hp.run_id()])
 
 
 # --- 4. nothing stranded ---------------------------------------------------------------------------------------
