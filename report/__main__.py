@@ -5,9 +5,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from lottery.run_dir import check_writable
 from report.plot import plot_accuracy_vs_density
 from report.runs import load_runs
 from report.summary import METRICS, summarise, to_csv, to_markdown
+from utils.errors import UserError
+from utils.io import save_text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,19 +24,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         runs = load_runs(args.dirs)
-    except FileNotFoundError as err:
+        if not runs:
+            raise UserError(f"no run directories (with hparams.json) under {', '.join(args.dirs)}")
+        out = Path(args.out or args.dirs[0])
+        check_writable(str(out))  # before the summary is computed: --out a file, or a folder under one
+        rows = summarise(runs, args.metric)
+        markdown = to_markdown(rows, args.metric)
+        save_text(markdown, out / "summary.md")
+        save_text(to_csv(rows, args.metric), out / "summary.csv")
+        plot_accuracy_vs_density(runs, args.metric).savefig(out / "accuracy_vs_density.png", dpi=120)
+    except (FileNotFoundError, UserError) as err:
         print(f"report: error: {err}", file=sys.stderr)
         return 2
-    if not runs:
-        print(f"report: error: no run directories (with hparams.json) under {', '.join(args.dirs)}", file=sys.stderr)
-        return 2
-    out = Path(args.out or args.dirs[0])
-    out.mkdir(parents=True, exist_ok=True)
-    rows = summarise(runs, args.metric)
-    markdown = to_markdown(rows, args.metric)
-    (out / "summary.md").write_text(markdown)
-    (out / "summary.csv").write_text(to_csv(rows, args.metric))
-    plot_accuracy_vs_density(runs, args.metric).savefig(out / "accuracy_vs_density.png", dpi=120)
     print(markdown)
     print(f"{len(runs)} runs in {len(rows)} settings -> {out}/summary.md, summary.csv, accuracy_vs_density.png")
     return 0

@@ -1,13 +1,13 @@
 """Reading run directories: hyperparameters, finished levels, and how many levels were planned."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
 from lottery.hparams import Hparams
-from lottery.run_dir import level_numbers
+from lottery.run_dir import level_numbers, redo_hint
+from utils.io import load_json
 
 
 def flatten(groups: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -38,11 +38,14 @@ class RunRecord:
 
 
 def read_run(path: Path) -> RunRecord:
-    saved = json.loads((path / "hparams.json").read_text())
-    levels = {k: json.loads((path / f"level_{k}" / "metrics.json").read_text())["result"]
+    """One run directory; a damaged file in it is a UserError naming the file and what to delete."""
+    saved = load_json(path / "hparams.json", remedy=f"{path} is damaged: remove it, or move it out of the "
+                                                     f"folders given to the report")
+    levels = {k: load_json(path / f"level_{k}" / "metrics.json", remedy=redo_hint(path, k))["result"]
               for k in level_numbers(path, "metrics.json")}
     job = path / "job.json"
-    planned = json.loads(job.read_text())["rounds"] if job.exists() else None
+    planned = load_json(job, remedy="remove it; the run's next start writes it again")["rounds"] \
+        if job.exists() else None
     return RunRecord(path, {**_DEFAULTS, **flatten(saved["hparams"])}, levels, planned)
 
 

@@ -25,5 +25,6 @@ main() {
     sweep_run || exit $?
 }
 
-main "$@"
+sweep_args 0 0 "bash scripts/reproduce_mini.sh (no arguments; knobs are environment variables)" "$@"
+main
 exit
