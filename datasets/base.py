@@ -135,6 +135,9 @@ def from_nhwc(name: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.nd
     range, layout, labels and that both splits hold images of one shape; a bad array is a UserError that says
     what was found and what is expected."""
     train, test = _images(name, "x_train", x_train), _images(name, "x_test", x_test)
+    if train.shape[1] != len(mean):  # grayscale (NHW or one channel) for an RGB dataset, or RGBA
+        raise UserError(f"{name}: x_train images have {train.shape[1]} channel(s); expected {len(mean)} "
+                        f"({'RGB' if len(mean) == 3 else 'channels'}, uint8 NHWC [N, H, W, {len(mean)}])")
     if train.shape[1:] != test.shape[1:]:
         found, expected = (tuple(t.permute(1, 2, 0).shape) for t in (test[0], train[0]))
         raise UserError(f"{name}: x_test images are {found} (H, W, C) but x_train images are {expected}; both "

@@ -5,7 +5,8 @@ DEIC layout (EuroSAT, ISIC 2018, CLaMM, CUB): ``ROOT/imgs/...`` holds the images
 The benchmark's files name images without their extension (``AnnualCrop/AnnualCrop_44``): a path binds the
 file of exactly that name under ``imgs/``, or else the one file that is that name plus an image extension
 (``AnnualCrop_44.jpg``, never ``AnnualCrop_440.jpg``: the released loader matched names by substring and could
-bind the wrong image); none or several is an error naming the split file's line. The label is the last field,
+bind the wrong image); none or several is an error naming the split file's line, and so is a file that one split
+file lists twice (with its label or another). The label is the last field,
 so paths may contain spaces. Labels may be numbers (ordered numerically) or names (ordered alphabetically);
 the classes are those the two split files name. ``imagenet_subset`` is an ImageFolder tree ``ROOT/train/<wnid>/*`` and ``ROOT/val/<wnid>/*`` (classes from
 ``train/``), listed by torchvision's ``make_dataset``.
@@ -96,6 +97,7 @@ def read_split(root: Path, split: str, tree: set[str]) -> Listing:
         raise UserError(f"no split file {path} (DEIC layout: ROOT/imgs/ and ROOT/trainval.txt, ROOT/test.txt; "
                         f"see README: Datasets)")
     listing: Listing = []
+    seen: dict[Path, tuple[int, str]] = {}  # file -> (line, label) where it was first listed
     for number, line in enumerate(path.read_text().splitlines(), start=1):
         if not line.strip():
             continue
@@ -104,6 +106,11 @@ def read_split(root: Path, split: str, tree: set[str]) -> Listing:
         if len(fields) != 2 or not _relative(fields[0]):
             raise UserError(f"{origin}: expected 'relative/path label', got {line.strip()!r}")
         file = bind(Path(fields[0]).as_posix(), tree, origin, root / "imgs")
+        if file in seen:  # twice would train (or weight the test accuracy) on one image twice, or with two labels
+            first, label = seen[file]
+            again = "again" if label == fields[1] else f"as {fields[1]!r}, and as {label!r}"
+            raise UserError(f"{origin}: {file} is listed {again} at line {first}; list each image once")
+        seen[file] = number, fields[1]
         listing.append((ImageFile(file, origin), fields[1]))
     if not listing:
         raise UserError(f"{path} lists no images")

@@ -1,6 +1,7 @@
 """Class-balanced and long-tailed training subsets, drawn with their own seed."""
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import numpy as np
@@ -9,10 +10,27 @@ from utils.errors import UserError
 
 
 def per_class_count(labels: np.ndarray, num_classes: int, fraction: float, per_class: int) -> int:
-    """Images per class for ``--per-class`` (if > 0) or ``--data-fraction`` of an evenly split training set."""
+    """Images per class for ``--per-class`` (if > 0) or ``--data-fraction`` of an evenly split training set; a
+    fraction that rounds to no image per class is a UserError naming the smallest one that keeps one."""
     if per_class > 0:
         return per_class
-    return max(1, int(round(fraction * len(labels) / num_classes)))
+    available = len(labels) / num_classes
+    count = int(round(fraction * available))
+    if count < 1:
+        raise UserError(f"--data-fraction {fraction:g} keeps {fraction * available:.2g} of the {available:g} "
+                        f"training images per class, which rounds to none; the smallest fraction that keeps one "
+                        f"is {smallest_fraction(available):g}")
+    return count
+
+
+def smallest_fraction(available: float) -> float:
+    """The smallest fraction with two significant digits whose share of ``available`` images rounds to one."""
+    exact = 0.5 / available  # round() takes 0.5 to 0 (to even): one needs more than half an image
+    step = 10.0 ** (math.floor(math.log10(exact)) - 1)
+    fraction = float(f"{(math.floor(exact / step) + 1) * step:.2g}")
+    while round(fraction * available) < 1:
+        fraction = float(f"{fraction + step:.2g}")
+    return fraction
 
 
 def _balanced(n_max: int, num_classes: int, ratio: float) -> list[int]:

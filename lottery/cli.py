@@ -3,14 +3,16 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 import sys
 import typing
 from typing import Any, NoReturn, Sequence
 
-from lottery.hparams import (HparamTree, Hparams, ModelHparams, PruningHparams, TrainingHparams,
+from lottery.hparams import (RESULT_GROUPS, HparamTree, Hparams, ModelHparams, PruningHparams, TrainingHparams,
                              parse_rewind_epoch)
 from utils.errors import UserError
+from utils.lock import release_all
 
 
 class _Parser(argparse.ArgumentParser):
@@ -70,6 +72,8 @@ def _check(ok: bool, message: str) -> None:
 def validate(hp: Hparams) -> None:
     """Reject settings that cannot make a meaningful run, before anything is loaded or written."""
     d, p, t, j = hp.data, hp.pruning, hp.training, hp.job
+    _check_finite(hp)
+    _check(j.out.strip() != "", "--out must name a folder (got an empty one, which would be the current folder)")
     _check(0 < d.data_fraction <= 1, f"--data-fraction must be in (0, 1], got {d.data_fraction}")
     _check(d.per_class >= 0, f"--per-class must be >= 0, got {d.per_class}")
     _check(d.test_images >= 0, f"--test-images must be >= 0 (0 = the whole test set), got {d.test_images}")
@@ -95,6 +99,15 @@ def validate(hp: Hparams) -> None:
     _check(j.eval_every >= 0 and j.checkpoint_minutes >= 0 and j.workers >= 0,
            "--eval-every, --checkpoint-minutes and --workers must be >= 0")
     _validate_baselines(hp)
+
+
+def _check_finite(hp: Hparams) -> None:
+    """Every result-affecting number is finite: argparse's float() reads "inf" and "nan" too, and an infinite
+    learning rate or weight decay would only show as a diverged level, an infinite attack radius as a crash."""
+    for group in RESULT_GROUPS:
+        for name, value in dataclasses.asdict(getattr(hp, group)).items():
+            if isinstance(value, float):
+                _check(math.isfinite(value), f"{_flag_name(name)} must be a finite number, got {value}")
 
 
 def _validate_baselines(hp: Hparams) -> None:
@@ -176,4 +189,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted: rerun the same command to resume from the last checkpoint", file=sys.stderr)
         return 130
+    finally:
+        release_all()  # the run directory's training lock: in-process callers (tests, a notebook) may start again
     return 0

@@ -5,6 +5,8 @@ many levels are planned), ``subset_indices.npy``, ``level_<k>/`` (``mask.pt``, `
 ``metrics.json``, and while training ``checkpoint.pt``; level 0 also keeps ``rewind.pt``), ``results.json`` and
 ``results.csv``. A level is finished exactly when its ``metrics.json`` exists (it is written last). Every file is
 written atomically (``utils.io``); what a killed write leaves behind is removed when the run next starts.
+``.training.lock`` is the lock (``utils.lock``) a process holds while it trains the run, so that a second start
+(a double launch, a SLURM requeue while the first still runs) is refused instead of training into it too.
 """
 from __future__ import annotations
 
@@ -22,12 +24,14 @@ import numpy as np
 from lottery.hparams import HparamTree, Hparams
 from utils.errors import UserError
 from utils.io import load_json, remove_stale_temporaries, save_json, save_numpy, save_text
+from utils.lock import acquire, release
 
 RESULT_COLUMNS = ("level", "density", "test_acc", "best_test_acc", "train_acc", "train_loss", "epochs", "seconds",
                   "test_balanced_acc")
 # what each result key is called in the console table
 HEADLINE_NAMES = {"test_acc": "test acc", "test_balanced_acc": "balanced"}
 _LEVEL = re.compile(r"level_([0-9]+)")
+TRAINING_LOCK = ".training.lock"
 
 
 def level_numbers(root: Path, holding: str = "") -> list[int]:
@@ -35,6 +39,13 @@ def level_numbers(root: Path, holding: str = "") -> list[int]:
     order; other folders whose name starts with ``level_`` (a user's ``level_3.bak``) are not levels."""
     found = (_LEVEL.fullmatch(p.name) for p in root.glob("level_*") if (p / holding).exists())
     return sorted(int(m.group(1)) for m in found if m)
+
+
+def redo_hint(root: Path, k: int) -> str:
+    """What to delete so that level ``k`` of the run in ``root`` and everything derived from it is computed
+    again (by the run's command)."""
+    later = " and every later level_* folder" if k > 0 else " and every other level_* folder"
+    return f"remove {root / f'level_{k}'}{later} to retrain from level {k}"
 
 
 def check_writable(out: str) -> None:
@@ -91,8 +102,7 @@ class RunDir:
 
     def redo_hint(self, k: int) -> str:
         """What to delete so that level ``k`` and everything derived from it is computed again."""
-        later = " and every later level_* folder" if k > 0 else " and every other level_* folder"
-        return f"remove {self.level(k)}{later} to retrain from level {k}"
+        return redo_hint(self.root, k)
 
     def adopt_earlier(self) -> None:
         """Before this run's directory exists: move the one written under an id this spelling had under earlier
@@ -102,16 +112,23 @@ class RunDir:
         for earlier in self.earlier_roots:
             path = earlier / "hparams.json"
             if path.is_file() and not _differences(load_json(path).get("hparams", {}), self.hp):
-                earlier.rename(self.root)
+                try:
+                    earlier.rename(self.root)
+                except FileNotFoundError:
+                    return  # a second start of this run moved it a moment ago; the training lock decides
                 print(f"moved {earlier} to {self.root} (the run id of this spelling's canonical form)")
                 return
 
     def claim(self) -> None:
-        """Create the directory, or check that what it holds is this run: same result-affecting values once an
-        old hparams.json's missing fields take their defaults (the file is then rewritten in full). Removes the
-        temporary files of writes killed in an earlier attempt, and the checkpoints of finished levels."""
+        """Create the directory and take its training lock (held until ``release`` or the process ends; another
+        process training this run is a UserError naming it), then check that what it holds is this run: same
+        result-affecting values once an old hparams.json's missing fields take their defaults (the file is then
+        rewritten in full). Removes the temporary files of writes killed in an earlier attempt, and the
+        checkpoints of finished levels."""
         path = self.root / "hparams.json"
-        self.adopt_earlier()
+        self.adopt_earlier()  # a directory under an earlier id of this run moves here (before the lock is taken)
+        self.root.mkdir(parents=True, exist_ok=True)
+        acquire(self.root / TRAINING_LOCK, busy=self._busy)
         mine = {"run_id": self.hp.run_id(), "hparams": self.hp.to_dict()}
         if path.exists():
             stored = load_json(path, remedy=f"remove {self.root} to start this run afresh")
@@ -127,6 +144,13 @@ class RunDir:
             print(f"removed {stale}, left by a write that was killed", file=sys.stderr)
         for k in self.finished_levels():  # a kill between a level's metrics.json and the checkpoint's removal
             (self.level(k) / "checkpoint.pt").unlink(missing_ok=True)
+
+    _busy = ("{path.parent} is being trained by {holder}; wait for it to finish (or stop it), then run the same "
+             "command again to resume")
+
+    def release(self) -> None:
+        """Let another process train this run (``claim`` took the lock)."""
+        release(self.root / TRAINING_LOCK)
 
     def record_job(self) -> None:
         """Write the job settings of this start (how many levels are planned, where it runs) for readers of the

@@ -79,8 +79,9 @@ def load_level_model(hp: Hparams, run_dir: RunDir, level: int, data: ImageDatase
     """Level ``level``'s final network from its ``weights.pt`` and ``mask.pt`` (mask applied again), in eval mode
     (at the matched width for a small dense run, as ``run`` built it)."""
     model = build_model(hp, data, env, match_width(hp, data).width if hp.model.match_density else None)
-    model.load_state_dict(load_torch(run_dir.level(level) / "weights.pt", map_location=env.device))
-    Mask.load(run_dir.level(level) / "mask.pt").apply_(model)
+    hint = run_dir.redo_hint(level)
+    model.load_state_dict(load_torch(run_dir.level(level) / "weights.pt", map_location=env.device, remedy=hint))
+    Mask.load(run_dir.level(level) / "mask.pt", remedy=hint).apply_(model)
     return model.eval()
 
 
@@ -162,6 +163,9 @@ def open_run(hp: HparamTree) -> OpenedRun:
     run_dir = RunDir(hp)
     hp = run_dir.hp  # the canonical form, which names the run
     data, indices = load_subset(hp)
+    if hp.data.cutout >= data.image_size:  # a square that covers the image from some centres blanks it
+        raise UserError(f"--cutout {hp.data.cutout} must be smaller than the {data.image_size}-px input images "
+                        f"(a square as large as the image blanks whole training images)")
     env = Environment.resolve(hp, device, len(indices))
     return OpenedRun(hp, env, data, indices, run_dir)
 

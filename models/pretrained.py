@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -92,12 +93,22 @@ def adapt_stem_conv(weight: torch.Tensor, kernel_size: int) -> torch.Tensor:
     return (resized * (k / kernel_size) ** 2).to(weight.dtype)
 
 
+def _not_torch(path: str) -> str:
+    """Why ``path`` cannot be a torch checkpoint at all (torch's own error is then an internal key, e.g. ``101``),
+    or "" when it looks like one (a zip archive, or a pickle as torch.save wrote them before 1.6)."""
+    with open(path, "rb") as f:
+        head = f.read(16)
+    if zipfile.is_zipfile(path) or head[:1] == b"\x80":
+        return ""
+    return f"it starts with {head!r}; expected a file written by torch.save (a zip archive, or a pickle)"
+
+
 def read_checkpoint(path: str) -> dict[str, torch.Tensor]:
     """The tensors of a checkpoint file, unwrapped from a training checkpoint's ``state_dict``/``model`` entry."""
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # a pickle with arbitrary objects, a truncated file, not a torch file at all
-        raise UserError(f"cannot read {path} as a torch checkpoint of tensors: {err}") from None
+        raise UserError(f"cannot read {path} as a torch checkpoint of tensors: {_not_torch(path) or err}") from None
     while isinstance(obj, dict):
         inner = next((obj[k] for k in _CONTAINERS if isinstance(obj.get(k), dict)), None)
         if inner is None:

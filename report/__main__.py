@@ -5,11 +5,14 @@ import argparse
 import sys
 from pathlib import Path
 
+from lottery.run_dir import check_writable
 from report.control import control_markdown, control_rows
 from report.plot import plot_accuracy_vs_density
 from report.robust import robustness_markdown, robustness_rows
 from report.runs import load_runs
 from report.summary import METRICS, summarise, to_csv, to_markdown
+from utils.errors import UserError
+from utils.io import save_text
 
 ROBUSTNESS_SUMMARY = "robustness.md"
 
@@ -25,25 +28,25 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         runs = load_runs(args.dirs)
-    except FileNotFoundError as err:
+        if not runs:
+            raise UserError(f"no run directories (with hparams.json) under {', '.join(args.dirs)}")
+        out = Path(args.out or args.dirs[0])
+        check_writable(str(out))  # before the summary is computed: --out a file, or a folder under one
+        rows = summarise(runs, args.metric)
+        control = control_markdown(control_rows(runs, args.metric))
+        markdown = to_markdown(rows, args.metric) + (f"\n{control}" if control else "")
+        robustness = robustness_markdown(robustness_rows(runs, args.metric))
+        out.mkdir(parents=True, exist_ok=True)
+        save_text(markdown, out / "summary.md")
+        save_text(to_csv(rows, args.metric), out / "summary.csv")
+        plot_accuracy_vs_density(runs, args.metric).savefig(out / "accuracy_vs_density.png", dpi=120)
+        written = ["summary.md", "summary.csv", "accuracy_vs_density.png"]
+        if robustness:
+            save_text(robustness, out / ROBUSTNESS_SUMMARY)
+            written.append(ROBUSTNESS_SUMMARY)
+    except (FileNotFoundError, UserError) as err:
         print(f"report: error: {err}", file=sys.stderr)
         return 2
-    if not runs:
-        print(f"report: error: no run directories (with hparams.json) under {', '.join(args.dirs)}", file=sys.stderr)
-        return 2
-    out = Path(args.out or args.dirs[0])
-    out.mkdir(parents=True, exist_ok=True)
-    rows = summarise(runs, args.metric)
-    control = control_markdown(control_rows(runs, args.metric))
-    markdown = to_markdown(rows, args.metric) + (f"\n{control}" if control else "")
-    (out / "summary.md").write_text(markdown)
-    (out / "summary.csv").write_text(to_csv(rows, args.metric))
-    plot_accuracy_vs_density(runs, args.metric).savefig(out / "accuracy_vs_density.png", dpi=120)
-    written = ["summary.md", "summary.csv", "accuracy_vs_density.png"]
-    robustness = robustness_markdown(robustness_rows(runs, args.metric))
-    if robustness:
-        (out / ROBUSTNESS_SUMMARY).write_text(robustness)
-        written.append(ROBUSTNESS_SUMMARY)
     print(markdown)
     print(f"{len(runs)} runs in {len(rows)} settings -> {out}/{', '.join(written)}")
     return 0

@@ -1,13 +1,13 @@
 """Reading run directories: hyperparameters, finished levels, and how many levels were planned."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
 from lottery.hparams import Hparams
-from lottery.run_dir import level_numbers
+from lottery.run_dir import level_numbers, redo_hint
+from utils.io import load_json
 
 
 def flatten(groups: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -49,17 +49,21 @@ class RunRecord:
 
 def read_run(path: Path) -> RunRecord:
     """A run directory as main_imp.py writes it (``level_<k>/metrics.json``), or as published under ``results/``
-    (``hparams.json``, ``results.json`` and ``job.json`` only: ``results.json`` lists every finished level)."""
-    saved = json.loads((path / "hparams.json").read_text())
+    (``hparams.json``, ``results.json`` and ``job.json`` only: ``results.json`` lists every finished level); a
+    damaged file in it is a UserError naming the file and what to delete."""
+    saved = load_json(path / "hparams.json", remedy=f"{path} is damaged: remove it, or move it out of the "
+                                                     f"folders given to the report")
     finished = level_numbers(path, "metrics.json")
     if finished:
-        levels = {k: json.loads((path / f"level_{k}" / "metrics.json").read_text())["result"] for k in finished}
+        levels = {k: load_json(path / f"level_{k}" / "metrics.json", remedy=redo_hint(path, k))["result"]
+                  for k in finished}
     elif (path / "results.json").exists():
-        levels = {r["level"]: r for r in json.loads((path / "results.json").read_text())["levels"]}
+        levels = {r["level"]: r for r in load_json(path / "results.json", remedy=f"remove {path}")["levels"]}
     else:
         levels = {}
     job = path / "job.json"
-    planned = json.loads(job.read_text())["rounds"] if job.exists() else None
+    planned = load_json(job, remedy="remove it; the run's next start writes it again")["rounds"] \
+        if job.exists() else None
     return RunRecord(path, {**_DEFAULTS, **flatten(saved["hparams"])}, levels, planned)
 
 

@@ -43,7 +43,12 @@ class CorruptionSet:
         return [*STANDARD, *(c for c in EXTRA if (self.root / f"{c}.npy").is_file())]
 
     def _array(self, name: str) -> np.ndarray:
-        return np.load(self.root / f"{name}.npy", mmap_mode="r")
+        path = self.root / f"{name}.npy"
+        try:
+            return np.load(path, mmap_mode="r")
+        except (OSError, ValueError) as err:  # a truncated file: "mmap length is greater than file size"
+            raise UserError(f"cannot read {path}: {err}; the file is damaged or incomplete (an interrupted "
+                            f"download or copy?): replace it with the one from {SOURCE}") from None
 
     def per_severity(self, name: str) -> int:
         """Images per severity, from the file: rows / 5."""

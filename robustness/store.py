@@ -4,6 +4,8 @@ A cell is one number: (level, suite, name, severity, eps) -> accuracy (or CKA), 
 measured on. Summaries (mean corruption accuracy, mCE, shift gaps) are computed from these records when asked for,
 never stored, so a record is never stale. A cell counts as done only when it was measured on as many images as it
 would be now (swapping the mini CIFAR-10-C for the full set recomputes it). Each suite also gets a CSV beside it.
+Several evaluations of one run may run at once (``--suite fgsm`` in one shell, ``--suite pgd`` in another): each
+write re-reads the file and merges its records in under a lock (``utils.lock``), so none is lost.
 """
 from __future__ import annotations
 
@@ -13,8 +15,10 @@ from pathlib import Path
 from typing import Iterable
 
 from utils.io import load_json, save_json, save_text
+from utils.lock import locked
 
 FILE = "robustness.json"
+LOCK = ".robustness.lock"  # held while a process reads, merges and writes robustness.json and the CSVs
 KEY = ("level", "suite", "name", "severity", "eps")
 COLUMNS = ("level", "density", "suite", "name", "severity", "eps", "accuracy", "images")
 #: suites whose value is not an accuracy: the record carries this key instead of ``accuracy``
@@ -41,21 +45,31 @@ class Store:
 
     def __init__(self, run_root: str | Path):
         self.root = Path(run_root)
-        path = self.root / FILE
-        self.records: list[dict] = load_json(path) if path.exists() else []
+        self.records: list[dict] = self._read()
         self._index = {key(r): r for r in self.records}
+
+    def _read(self) -> list[dict]:
+        path = self.root / FILE
+        if not path.exists():
+            return []
+        return load_json(path, remedy=f"delete it (and {self.root}/robustness_*.csv) to evaluate this run again "
+                                      f"from scratch")
 
     def done(self, cells: Iterable[tuple], images: int) -> bool:
         """Whether every cell (a ``KEY`` tuple) is stored, measured on ``images`` images."""
         return all(self._index.get(c, {}).get("images") == images for c in cells)
 
     def add(self, records: list[dict]) -> None:
-        for r in records:
-            self._index[key(r)] = r
-        self.records = sorted(self._index.values(), key=lambda r: (r["level"], r["suite"], r["name"],
-                                                                   r["severity"] or 0, r["eps"] or 0.0))
-        save_json(self.records, self.root / FILE)
-        self._write_csv({r["suite"] for r in records})
+        """Store ``records`` (replacing those of the same cells) beside what the file holds now, which another
+        evaluation of this run may have added to since this one read it."""
+        with locked(self.root / LOCK):
+            self._index = {key(r): r for r in self._read()}
+            for r in records:
+                self._index[key(r)] = r
+            self.records = sorted(self._index.values(), key=lambda r: (r["level"], r["suite"], r["name"],
+                                                                       r["severity"] or 0, r["eps"] or 0.0))
+            save_json(self.records, self.root / FILE)
+            self._write_csv({r["suite"] for r in records})
 
     def select(self, suite: str | None = None, name: str | None = None) -> list[dict]:
         return [r for r in self.records

@@ -30,4 +30,5 @@ main() {
     reproduce_finish cifar10_gpu --suite c10c,pgd,cka
 }
 
-main "$@"
+sweep_args 0 0 "bash scripts/reproduce_gpu.sh (no arguments; knobs are environment variables)" "$@"
+main

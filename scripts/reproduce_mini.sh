@@ -30,4 +30,5 @@ main() {
     reproduce_finish cifar10_mini --suite c10c,pgd,cka --adv-images 250 --cka-images 2000
 }
 
-main "$@"
+sweep_args 0 0 "bash scripts/reproduce_mini.sh (no arguments; knobs are environment variables)" "$@"
+main

@@ -19,7 +19,8 @@ cifar10_runs() {
 }
 
 if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
-    sweep_begin "${1:?usage: bash scripts/run_cifar10.sh PREFIX FRACTION [imp|random]}"
-    cifar10_runs "${2:?usage: bash scripts/run_cifar10.sh PREFIX FRACTION [imp|random]}" "${3:-imp}"
+    sweep_args 2 3 "bash scripts/run_cifar10.sh PREFIX FRACTION [imp|random]" "$@"
+    sweep_begin "$1"
+    cifar10_runs "$2" "${3:-imp}"
     sweep_finish
 fi

@@ -4,8 +4,9 @@
 # uniform layer densities) and one-shot magnitude pruning of the trained dense network (OMP).
 source "$(dirname "${BASH_SOURCE[0]}")/lib/cifar10_settings.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/lib/sweep.sh"
-sweep_begin "${1:?usage: scripts/run_cifar10_pai.sh PREFIX FRACTION}"
-fraction="${2:?usage: scripts/run_cifar10_pai.sh PREFIX FRACTION}"
+sweep_args 2 2 "bash scripts/run_cifar10_pai.sh PREFIX FRACTION" "$@"
+sweep_begin "$1"
+fraction=$2
 for augment in "${CIFAR10_AUGMENTS[@]}"; do
   for method in snip grasp synflow random_erk random_uniform omp; do
     for density in "${TICKET_DENSITIES[@]}"; do

@@ -4,7 +4,8 @@
 # fraction of the paper, smallest first).
 source "$(dirname "${BASH_SOURCE[0]}")/lib/cifar10_settings.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/lib/sweep.sh"
-sweep_begin "${1:?usage: scripts/run_cifar10_randomprune.sh PREFIX [FRACTION ...]}"
+sweep_args 1 "" "bash scripts/run_cifar10_randomprune.sh PREFIX [FRACTION ...]" "$@"
+sweep_begin "$1"
 shift
 fractions=("$@")
 [ ${#fractions[@]} -gt 0 ] || fractions=("${CIFAR10_FRACTIONS[@]}")

@@ -4,8 +4,9 @@
 # initialisation (--reinit), every finished sparse level, for the four augmentation settings.
 source "$(dirname "${BASH_SOURCE[0]}")/lib/cifar10_settings.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/lib/sweep.sh"
-sweep_begin "${1:?usage: scripts/run_cifar10_reinit.sh PREFIX FRACTION}"
-fraction="${2:?usage: scripts/run_cifar10_reinit.sh PREFIX FRACTION}"
+sweep_args 2 2 "bash scripts/run_cifar10_reinit.sh PREFIX FRACTION" "$@"
+sweep_begin "$1"
+fraction=$2
 for augment in "${CIFAR10_AUGMENTS[@]}"; do
   sweep_add --dataset cifar10 --data-fraction "$fraction" --augment $augment --reinit
 done

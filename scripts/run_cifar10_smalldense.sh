@@ -5,8 +5,9 @@
 # density 0.8^k, k = 1..15, so whichever level turns out best has its match.
 source "$(dirname "${BASH_SOURCE[0]}")/lib/cifar10_settings.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/lib/sweep.sh"
-sweep_begin "${1:?usage: scripts/run_cifar10_smalldense.sh PREFIX FRACTION [DENSITY ...]}"
-fraction="${2:?usage: scripts/run_cifar10_smalldense.sh PREFIX FRACTION [DENSITY ...]}"
+sweep_args 2 "" "bash scripts/run_cifar10_smalldense.sh PREFIX FRACTION [DENSITY ...]" "$@"
+sweep_begin "$1"
+fraction=$2
 shift 2
 densities=("$@")
 [ ${#densities[@]} -gt 0 ] || densities=("${TICKET_DENSITIES[@]}")

@@ -62,10 +62,18 @@ class Knobs:
         launcher = env.get("LAUNCHER", "") or "local"
         if launcher not in ("local", "slurm"):
             raise UserError(f"LAUNCHER must be local or slurm, got {launcher!r}")
-        return cls(seeds=seeds, extra=tuple(shlex.split(env.get("EXTRA", ""))), data_root=path("DATA_ROOT"),
+        return cls(seeds=seeds, extra=_words(env, "EXTRA"), data_root=path("DATA_ROOT"),
                    out=path("OUT") or cls.out, dry_run=env.get("DRY_RUN", "") not in ("", "0"),
                    quick=env.get("QUICK", "") not in ("", "0"), jobs=int(jobs) if jobs else None,
-                   launcher=launcher, sbatch_args=tuple(shlex.split(env.get("SBATCH_ARGS", ""))))
+                   launcher=launcher, sbatch_args=_words(env, "SBATCH_ARGS"))
+
+
+def _words(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """A knob holding arguments, split as the shell would (quotes group words)."""
+    try:
+        return tuple(shlex.split(env.get(name, "")))
+    except ValueError as err:  # an unclosed quote
+        raise UserError(f"{name} cannot be split into arguments ({err}): {env[name]!r}") from None
 
 
 @dataclass(frozen=True)

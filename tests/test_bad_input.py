@@ -1,13 +1,18 @@
 """Every bad input: one line on stderr naming what was found and what is expected, exit status 2, no traceback,
 and nothing written (checked on the whole test folder, --out and the data files included); and a disk that
-fills up during a checkpoint stops the run with a message while the previous checkpoint stays valid."""
+fills up during a checkpoint (a real tmpfs where one can be mounted) stops the run with a message while the
+previous checkpoint stays valid."""
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
+import os
+import re
+import subprocess
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import pytest
@@ -55,7 +60,13 @@ def garbage_npz(root: Path) -> list[str]:
     return ["--dataset", "cifar10", "--data-root", str(root / "data")]
 
 
-# (id, setup(tmp folder) -> extra argv, words the one line must contain); --out is <tmp>/runs
+def text_checkpoint(root: Path) -> list[str]:
+    (root / "notes.txt").write_text("these are not weights\n")
+    return ["--init-checkpoint", str(root / "notes.txt")]
+
+
+# (id, setup(tmp folder) -> extra argv, words the one line must contain); --out is <tmp>/runs, and the current
+# folder is <tmp> (an empty --out would write there)
 CASES: list[tuple[str, Callable[[Path], list[str]], list[str]]] = [
     ("negative seed", lambda r: ["--seed", "-1"], ["--seed must be in [0, 2**32)", "-1"]),
     ("negative data seed", lambda r: ["--data-seed", "-1"], ["--data-seed must be in [0, 2**32)"]),
@@ -94,11 +105,30 @@ CASES: list[tuple[str, Callable[[Path], list[str]], list[str]]] = [
     ("--out is a file", out_is_a_file, ["is a file, not a folder"]),
     ("--out under a file", out_under_a_file, ["runs is a file, not a folder"]),
     ("--out in /proc", lambda r: ["--out", "/proc/lottery-no-such-dir/runs"], ["cannot write into /proc"]),
+    ("--out empty", lambda r: ["--out", ""], ["--out must name a folder"]),
+    ("grayscale npz", lambda r: cifar_file(r, x_train=np.zeros((40, 8, 8), np.uint8), x_test=np.zeros((10, 8, 8),
+                                                                                                       np.uint8)),
+     ["cifar10: x_train images have 1 channel(s); expected 3"]),
+    ("1-channel npz", lambda r: cifar_file(r, x_train=np.zeros((40, 8, 8, 1), np.uint8),
+                                           x_test=np.zeros((10, 8, 8, 1), np.uint8)),
+     ["cifar10: x_train images have 1 channel(s); expected 3"]),
+    ("fraction rounds to no image", lambda r: ["--per-class", "0", "--data-fraction", "0.002"],
+     ["--data-fraction 0.002 keeps 0.4 of the 200 training images per class", "smallest fraction that keeps one "
+      "is 0.0026"]),
+    ("cutout larger than the image", lambda r: ["--cutout", "40"], ["--cutout 40 must be smaller than the 32-px"]),
+    ("infinite lr", lambda r: ["--lr", "inf"], ["--lr must be a finite number, got inf"]),
+    ("infinite weight decay", lambda r: ["--weight-decay", "inf"], ["--weight-decay must be a finite number"]),
+    ("infinite t-vMF kappa", lambda r: ["--head", "tvmf", "--tvmf-kappa", "inf"], ["--tvmf-kappa must be a finite"]),
+    ("infinite AdvProp eps", lambda r: ["--advprop", "--advprop-eps", "inf"], ["--advprop-eps must be a finite"]),
+    ("text file as --init-checkpoint", text_checkpoint,
+     ["notes.txt as a torch checkpoint of tensors: it starts with b'these are not we'", "expected a file written by "
+      "torch.save"]),
 ]
 
 
 @pytest.mark.parametrize("name, setup, words", CASES, ids=[c[0] for c in CASES])
-def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, name, setup, words):
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, monkeypatch, name, setup, words):
+    monkeypatch.chdir(tmp_path)
     extra = setup(tmp_path)
     before = tree(tmp_path)
     assert main([*tiny_argv(tmp_path / "runs"), *extra]) == 2
@@ -109,11 +139,21 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, name,
     assert tree(tmp_path) == before
 
 
+def torch_save_on_a_full_disk(f) -> None:
+    """What torch.save raises when the disk fills up under it (seen on a full tmpfs): its archive writer turns
+    the file's OSError into a RuntimeError, raised while the OSError is handled."""
+    f.write(b"\0" * 1000)  # some bytes made it before the disk filled
+    try:
+        raise OSError(errno.ENOSPC, "No space left on device")
+    except OSError:
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 144256 vs 144152")
+
+
 def test_a_full_disk_during_a_checkpoint_stops_the_run_and_keeps_the_previous_checkpoint(tmp_path, monkeypatch,
                                                                                          capsys):
-    """The second checkpoint's write fails half-way with ENOSPC (on the writer thread): the run stops with a
-    one-line message, checkpoint.pt still holds epoch 1 and no temporary file is left; rerunning resumes from
-    it and ends exactly where an uninterrupted run does."""
+    """The second checkpoint's write fails half-way with ENOSPC (on the writer thread), raised as torch.save
+    raises it: the run stops with a one-line message, checkpoint.pt still holds epoch 1 and no temporary file is
+    left; rerunning resumes from it and ends exactly where an uninterrupted run does."""
     reference = tmp_path / "reference"
     assert main(tiny_argv(reference)) == 0
     real_save = torch.save
@@ -123,8 +163,7 @@ def test_a_full_disk_during_a_checkpoint_stops_the_run_and_keeps_the_previous_ch
         if isinstance(obj, dict) and "trainer" in obj:
             checkpoints.append(obj["epoch"])
             if len(checkpoints) == 2:
-                f.write(b"\0" * 1000)  # some bytes made it before the disk filled
-                raise OSError(errno.ENOSPC, "No space left on device")
+                torch_save_on_a_full_disk(f)
         return real_save(obj, f, *args, **kwargs)
 
     monkeypatch.setattr(torch, "save", full_disk)
@@ -145,3 +184,35 @@ def test_a_full_disk_during_a_checkpoint_stops_the_run_and_keeps_the_previous_ch
                        for r in json.loads(p.read_text())["levels"]]
     (ref_root,) = reference.iterdir()
     assert strip(root / "results.json") == strip(ref_root / "results.json")
+
+
+@contextlib.contextmanager
+def small_tmpfs(folder: Path, size: str) -> Iterator[Path]:
+    """A real tmpfs of ``size`` mounted on ``folder`` (root only; skips where it cannot be mounted)."""
+    folder.mkdir()
+    mount = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+                           capture_output=True, text=True) if os.geteuid() == 0 else None
+    if mount is None or mount.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({mount.stderr.strip() if mount else 'not root'}); "
+                    f"test_a_full_disk_during_a_checkpoint_* raises what torch.save raises on a full disk")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_a_real_full_disk_is_one_line_and_a_rerun_with_room_resumes(tmp_path, capsys):
+    """--out on a 400 KB tmpfs: the level-0 checkpoint does not fit (torch.save raises a RuntimeError there, not
+    an OSError); the run ends with one line naming the file, leaving no temporary file; with room, the same
+    command finishes the run."""
+    with small_tmpfs(tmp_path / "disk", "400k") as out:
+        assert main(tiny_argv(out)) == 2
+        err = capsys.readouterr().err
+        assert "Traceback" not in err
+        (root,) = out.iterdir()
+        assert re.fullmatch(rf"error: cannot write {root}/level_0/\S+: No space left on device; it (keeps its "
+                            rf"previous content|was not written)", err.strip().splitlines()[-1]), err[-500:]
+        assert not list(root.rglob("*.tmp"))
+        subprocess.run(["mount", "-o", "remount,size=20m", str(out)], check=True)
+        assert main(tiny_argv(out)) == 0
+        assert len(json.loads((root / "results.json").read_text())["levels"]) == 2

@@ -120,6 +120,17 @@ def test_autoattack_without_torchattacks_is_one_line_naming_the_install_command(
         assert TORCHATTACKS_INSTALL.removeprefix("pip ") in (Path(__file__).parents[1] / path).read_text(), path
 
 
+@pytest.mark.parametrize("name, remedy", [
+    ("robustness.json", "delete it (and {run}/robustness_*.csv) to evaluate this run again from scratch"),
+    ("level_1/weights.pt", "remove {run}/level_1 and every later level_* folder to retrain from level 1")])
+def test_a_damaged_file_is_one_line_saying_what_to_delete(run, tmp_path, capsys, name, remedy):
+    (run / name).write_bytes(b"[{\"level\": 0,")  # cut short
+    assert main([str(run), "--suite", "fgsm", "--levels", "1", "--data-root", str(tmp_path), *FAST]) == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip() and "%|" not in line]
+    assert len(lines) == 1 and lines[0].startswith(f"error: cannot read {run / name}: "), lines
+    assert lines[0].endswith(remedy.format(run=run)), lines
+
+
 def test_shift_loaders_read_the_published_formats(tmp_path):
     write_shift_sets(tmp_path, n=5)
     x, y = load_cifar101(tmp_path / "CIFAR-10.1")

@@ -177,6 +177,22 @@ def test_unreadable_file_and_bad_lines_are_one_line_errors(deic):
         datasets.load("cub", str(root), SIZE)
 
 
+@pytest.mark.parametrize("split, relabel", [("trainval", False), ("test", False), ("trainval", True)],
+                         ids=["repeated trainval line", "repeated test line", "one file under two labels"])
+def test_a_file_listed_twice_is_refused_naming_both_lines(deic, split, relabel):
+    """Twice in trainval would train on the image twice, twice in test weight the test accuracy, and under two
+    labels train with both."""
+    root, _ = deic("eurosat_rgb")
+    path = root / f"{split}.txt"
+    lines = path.read_text().splitlines()
+    rel, label = lines[1].rsplit(maxsplit=1)
+    other = next(line.rsplit(maxsplit=1)[1] for line in lines if line.rsplit(maxsplit=1)[1] != label)
+    path.write_text("\n".join([*lines, f"{rel} {other if relabel else label}"]) + "\n")
+    again = rf"as '{other}', and as '{label}'" if relabel else "again"
+    with pytest.raises(UserError, match=rf"{split}.txt:{len(lines) + 1}: .*{rel}\S* is listed {again} at line 2; "):
+        datasets.load("eurosat_rgb", str(root), SIZE)
+
+
 def test_image_size_is_refused_for_fixed_size_datasets():
     with pytest.raises(UserError, match="cifar10 images are 32 px"):
         datasets.load("cifar10", "unused", 64)

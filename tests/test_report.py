@@ -15,6 +15,7 @@ from matplotlib.colors import to_rgb
 
 from lottery.cli import parse_args
 from report import load_runs, plot_accuracy_vs_density, summarise
+from report.__main__ import main as report_main
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -91,6 +92,32 @@ def test_folders_that_only_look_like_levels_are_not_read_as_levels(tmp_path):
     (root / "level_2").mkdir()  # a level that has started but not finished
     [run] = load_runs([tmp_path])
     assert list(run.levels) == [0, 1] and run.levels[1]["test_acc"] == 0.6 and run.finished
+
+
+def damage_hparams(root: Path) -> str:
+    (root / "hparams.json").write_text('{"run_id": ')
+    return f"{root} is damaged: remove it"
+
+
+def damage_metrics(root: Path) -> str:
+    (root / "level_1" / "metrics.json").write_text("")
+    return f"remove {root / 'level_1'} and every later level_* folder to retrain from level 1"
+
+
+@pytest.mark.parametrize("damage", [damage_hparams, damage_metrics])
+def test_a_damaged_run_file_is_one_line_saying_what_to_remove(tmp_path, capsys, damage):
+    root = fake_run(tmp_path / "runs", "--dataset cifar10 --data-fraction 0.01", 0, [0.5, 0.6])
+    remedy = damage(root)
+    assert report_main([str(tmp_path / "runs")]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("report: error: cannot read ") and remedy in lines[0], lines
+
+
+def test_out_that_is_a_file_is_one_line(runs_dir, tmp_path, capsys):
+    (tmp_path / "taken").write_text("something else\n")
+    assert report_main([str(runs_dir), "--out", str(tmp_path / "taken")]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == [f"report: error: --out {tmp_path / 'taken'}: {tmp_path / 'taken'} is a file, not a folder"]
 
 
 def test_cli_writes_table_csv_and_plot(runs_dir, tmp_path):

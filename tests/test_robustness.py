@@ -17,6 +17,7 @@ from robustness.store import record
 from robustness.units import Context
 from training.evaluate import accuracy
 from training.loop import Environment
+from utils.errors import UserError
 from training.precision import to_float
 
 
@@ -47,6 +48,16 @@ def test_per_severity_count_comes_from_the_file(tmp_path):
     x, y = data.severity("fog", 3)
     assert x.shape == (7, 3, 32, 32) and torch.equal(x, torch.from_numpy(images).permute(0, 3, 1, 2))
     assert y.tolist() == (np.arange(7) % 10).tolist()
+
+
+def test_a_truncated_corruption_file_is_one_error_saying_to_replace_it(tmp_path):
+    images = np.zeros((10, 32, 32, 3), dtype=np.uint8)
+    folder = write_c10c(tmp_path / "c", images, np.arange(10) % 10, names=["fog"])
+    data = (folder / "fog.npy").read_bytes()
+    (folder / "fog.npy").write_bytes(data[: len(data) // 2])  # an interrupted download
+    with pytest.raises(UserError, match=r"cannot read .*fog.npy: .*damaged or incomplete.* replace it with the one "
+                                        r"from https://zenodo.org"):
+        CorruptionSet(folder).per_severity("fog")
 
 
 def test_per_severity_count_of_the_mini_set(c10c_mini):

@@ -72,9 +72,11 @@ def test_run_cifar100_longtailed(tmp_path):
 
 def test_bad_knobs_stop_the_sweep_before_anything_runs(tmp_path):
     for knobs, message in (({"JOBS": "0"}, "JOBS must be"), ({"SEEDS": "0 x"}, "SEEDS must be"),
-                           ({"LAUNCHER": "pbs"}, "LAUNCHER must be"), ({"EXTRA": "--no-such-flag"}, "bad flags")):
+                           ({"LAUNCHER": "pbs"}, "LAUNCHER must be"), ({"EXTRA": "--no-such-flag"}, "bad flags"),
+                           ({"EXTRA": "--lr '0.1"}, "EXTRA cannot be split into arguments (No closing quotation)")):
         done = run_script(SCRIPTS / "run_cifar10.sh", "p", "0.01", cwd=tmp_path, OUT=str(tmp_path), **knobs)
         assert done.returncode == 2 and message in done.stderr, (knobs, done.stderr)
+        assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1, done.stderr
     assert not (tmp_path / "p").exists()
 
 

@@ -34,10 +34,24 @@ def _atomic(path: Path, write: Callable[[BinaryIO], None]) -> None:
     except BaseException as err:
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
-        if isinstance(err, OSError):
+        cause = _os_error(err)
+        if cause is not None:
             state = "it keeps its previous content" if path.exists() else "it was not written"
-            raise UserError(f"cannot write {path}: {err.strerror or err}; {state}") from None
+            raise UserError(f"cannot write {path}: {cause.strerror or cause}; {state}") from None
         raise
+
+
+def _os_error(err: BaseException) -> OSError | None:
+    """The OSError behind ``err``: itself, or the one it was raised from or while handling. torch.save turns a
+    failed write of its archive (ENOSPC on a full disk) into a RuntimeError ("unexpected pos ...") raised while
+    the OSError is being handled."""
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, OSError):
+            return err
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return None
 
 
 def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:

@@ -1,6 +1,7 @@
 # The shared sweep launcher, sourced by every run script (README: Run scripts):
 #
 #   source "$(dirname "${BASH_SOURCE[0]}")/lib/sweep.sh"   # cd to the repository root
+#   sweep_args 1 1 "bash scripts/x.sh PREFIX" "$@"          # refuse other argument counts: one line, exit 2
 #   sweep_begin PREFIX                                     # runs go under ${OUT:-runs}/PREFIX
 #   sweep_add --dataset cifar10 --data-fraction 0.01 --augment base   # one run, by its result-affecting flags
 #   sweep_finish                                           # launch; exit non-zero if any run failed
@@ -13,6 +14,20 @@ export SWEEP_CALLER_DIR
 cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 2
 SWEEP_PREFIX=
 SWEEP_RUNS=()
+
+# sweep_args MIN MAX USAGE ARG...: the script's arguments, MIN to MAX of them (MAX empty: any number), the first
+# MIN not empty; otherwise "usage: USAGE" on stderr and exit status 2 (an extra argument is not ignored)
+sweep_args() {
+    local min=$1 max=$2 usage=$3 i
+    shift 3
+    if (($# < min)) || { [[ -n $max ]] && (($# > max)); }; then
+        echo "usage: $usage ($# arguments given)" >&2
+        exit 2
+    fi
+    for ((i = 1; i <= min; i++)); do
+        [[ -n ${!i} ]] || { echo "usage: $usage (argument $i is empty)" >&2; exit 2; }
+    done
+}
 
 sweep_begin() {
     SWEEP_PREFIX=${1:?sweep_begin PREFIX}
