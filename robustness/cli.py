@@ -48,20 +48,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories (<out>/<run-id>)")
     p.add_argument("--suite", type=_suites, metavar="SUITES", default=list(DEFAULT_SUITES),
                    help=f"comma-separated suites from {', '.join(SUITES)} ('clean' is always evaluated)")
-    p.add_argument("--levels", type=_int_list, metavar="LEVELS", default=None, help="comma-separated levels (default: all finished)")
-    p.add_argument("--data-root", metavar="PATH", default=o.data_root, help="folder with the run's dataset (<dataset>.npz, as for "
+    p.add_argument("--levels", type=_int_list, metavar="LEVELS", default=None,
+                   help="comma-separated levels (default: all finished)")
+    p.add_argument("--data-root", metavar="PATH", default=o.data_root,
+                   help="folder with the run's dataset (<dataset>.npz, as for "
                    "main_imp.py) and, by default, the suites' data folders")
-    p.add_argument("--c10c-root", metavar="PATH", default=None, help=f"CIFAR-10-C folder (default: DATA_ROOT/{C10C_DIR})")
-    p.add_argument("--cifar101-root", metavar="PATH", default=None, help=f"CIFAR-10.1 folder (default: DATA_ROOT/{CIFAR101_DIR})")
-    p.add_argument("--cifar102-root", metavar="PATH", default=None, help=f"CIFAR-10.2 folder (default: DATA_ROOT/{CIFAR102_DIR})")
+    p.add_argument("--c10c-root", metavar="PATH", default=None,
+                   help=f"CIFAR-10-C folder (default: DATA_ROOT/{C10C_DIR})")
+    p.add_argument("--cifar101-root", metavar="PATH", default=None,
+                   help=f"CIFAR-10.1 folder (default: DATA_ROOT/{CIFAR101_DIR})")
+    p.add_argument("--cifar102-root", metavar="PATH", default=None,
+                   help=f"CIFAR-10.2 folder (default: DATA_ROOT/{CIFAR102_DIR})")
     p.add_argument("--cifar102-all", action="store_true", help="also evaluate CIFAR-10.2's train and test splits "
                    "together (12,000 images, as the paper did)")
-    p.add_argument("--device", metavar="DEVICE", default=o.device, help="cuda when available, else cpu; or any torch device")
-    p.add_argument("--eval-batch-size", type=int, metavar="N", default=o.eval_batch_size, help="images per forward pass (accuracy)")
+    p.add_argument("--device", metavar="DEVICE", default=o.device,
+                   help="cuda when available, else cpu; or any torch device")
+    p.add_argument("--eval-batch-size", type=int, metavar="N", default=o.eval_batch_size,
+                   help="images per forward pass (accuracy)")
     p.add_argument("--attack-batch-size", type=int, metavar="N", default=o.attack_batch_size,
                    help="images per forward/backward pass of an attack")
     p.add_argument("--adv-images", type=int, metavar="N", default=o.adv_images, help="attack the first N test images")
-    p.add_argument("--cka-images", type=int, metavar="N", default=o.cka_images, help="compare on the first N test images")
+    p.add_argument("--cka-images", type=int, metavar="N", default=o.cka_images,
+                   help="compare on the first N test images")
     p.add_argument("--plots", action="store_true", help="also write <run>/plots/*.png")
     return p
 

@@ -26,7 +26,7 @@ def execute(folder: Path, overrides: str, monkeypatch) -> list:
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the kernel inherits it: one thread on the shared 2-core machine
     monkeypatch.setenv("PYTHONPATH", str(REPO))  # the project's packages, from another working directory
     monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
-    nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
+    nbclient.NotebookClient(nb, timeout=600, startup_timeout=600, kernel_name="python3",  # a busy machine starts slowly
                             resources={"metadata": {"path": str(folder)}}).execute()
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
