@@ -10,8 +10,8 @@
 # SSL_CHECKPOINT); DRY_RUN=1 prints the pretraining command, and the IMP runs once the checkpoint exists.
 source "$(dirname "${BASH_SOURCE[0]}")/lib/cifar10_settings.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/lib/sweep.sh"
-usage="usage: bash scripts/run_cifar10_ssl.sh PREFIX [FRACTION ...]"
-sweep_begin "${1:?$usage}"
+sweep_args 1 "" "bash scripts/run_cifar10_ssl.sh PREFIX [FRACTION ...]" "$@"
+sweep_begin "$1"
 shift
 fractions=("$@")
 (($#)) || fractions=(0.01 0.02)

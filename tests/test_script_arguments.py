@@ -18,7 +18,9 @@ SCRIPTS_ARGS = {
     "run_cifar10_smalldense.sh": (["p", ""], None),
     "run_cifar10_randomprune.sh": ([""], None),
     "run_otherdsets.sh": (["eurosat_rgb"], ["eurosat_rgb", ".", "x"]),
+    "run_cifar10_ssl.sh": ([""], None),
     "reproduce_mini.sh": (None, ["x"]),
+    "reproduce_gpu.sh": (None, ["x"]),
 }
 
 
