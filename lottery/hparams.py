@@ -102,6 +102,10 @@ class SubsetHparams:
         """(``--long-tail``, ``--imbalance``) of the subset draw: a balanced one here."""
         return "none", 1.0
 
+    def test_cap(self) -> int:
+        """How many test images the run is tested on (``--test-images``; 0: all of them, as here)."""
+        return 0
+
 
 @dataclass(frozen=True)
 class DataHparams(SubsetHparams):
@@ -119,6 +123,9 @@ class DataHparams(SubsetHparams):
 
     def long_tail_profile(self) -> tuple[str, float]:
         return self.long_tail, self.imbalance
+
+    def test_cap(self) -> int:
+        return self.test_images
 
 
 @dataclass(frozen=True)

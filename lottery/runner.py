@@ -50,8 +50,8 @@ def load_subset(hp: HparamTree) -> tuple[ImageDataset, np.ndarray]:
     d = hp.data
     long_tail, imbalance = d.long_tail_profile()
     full = datasets.load(d.dataset, hp.job.data_root, d.image_size)
-    if d.test_images:
-        full = full.first_test_images(d.test_images)
+    if d.test_cap():
+        full = full.first_test_images(d.test_cap())
     labels = full.y_train.numpy()
     if d.per_class == 0 and d.data_fraction == 1.0 and long_tail == "none":
         # the whole training set, as it comes: the same indices a balanced draw of everything gives, and the

@@ -7,6 +7,8 @@ and so its directory and whether it is finished, is computed here with the same 
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import shlex
 import sys
@@ -136,10 +138,13 @@ def plan(prefix: str, specs: Sequence[Sequence[str]], knobs: Knobs) -> list[Run]
         seed_of_run = own_seed(flags)
         for seed in knobs.seeds if seed_of_run is None else (seed_of_run,):
             argv = expand(flags, seed, knobs, out)
+            why = io.StringIO()
             try:
-                hp = parse_args(argv)
-            except SystemExit:  # argparse has printed why
-                raise UserError(f"bad flags in run: {shlex.join(argv)}") from None
+                with contextlib.redirect_stderr(why):  # argparse's line goes into the one error line
+                    hp = parse_args(argv)
+            except SystemExit:
+                reason = why.getvalue().strip().removeprefix("main_imp.py: error: ")
+                raise UserError(f"bad flags in run ({reason}): {shlex.join(argv)}") from None
             run_dir = RunDir(hp)
             if hp.run_id() in seen:
                 print(f"sweep: skipping a repeated run ({shlex.join(flags)}, seed {seed})", file=sys.stderr)

@@ -144,8 +144,7 @@ def test_flags_parse_to_their_annotated_types(monkeypatch):
     class Fake:
         extra: Extra = dataclasses.field(default_factory=Extra)
 
-    monkeypatch.setattr("lottery.cli.Hparams", Fake)
-    parser = build_parser()
+    parser = build_parser(tree=Fake)
     assert vars(parser.parse_args(["--smoothing", "0.1", "--no-warm"])) == {"extra.smoothing": 0.1,
                                                                            "extra.warm": False,
                                                                            "extra.extra_pass": False}
