@@ -163,7 +163,8 @@ def open_run(hp: HparamTree) -> OpenedRun:
     run_dir = RunDir(hp)
     hp = run_dir.hp  # the canonical form, which names the run
     data, indices = load_subset(hp)
-    if hp.data.cutout >= data.image_size:  # a square that covers the image from some centres blanks it
+    # a Cutout square that covers the image from some centres blanks it (pretrain_ssl.py's pool has no Cutout)
+    if isinstance(hp, Hparams) and hp.data.cutout >= data.image_size:
         raise UserError(f"--cutout {hp.data.cutout} must be smaller than the {data.image_size}-px input images "
                         f"(a square as large as the image blanks whole training images)")
     env = Environment.resolve(hp, device, len(indices))
