@@ -16,13 +16,11 @@ shift
 fractions=("$@")
 (($#)) || fractions=(0.01 0.02)
 
-# a relative DATA_ROOT or OUT is taken from where the script was started, as the sweep does
-from_caller() { [[ $1 == /* ]] && echo "$1" || echo "$SWEEP_CALLER_DIR/$1"; }
-checkpoint=${SSL_CHECKPOINT:+$(from_caller "$SSL_CHECKPOINT")}
+checkpoint=${SSL_CHECKPOINT:+$(sweep_path "$SSL_CHECKPOINT")}
 if [[ -z $checkpoint ]]; then
-    out=$(from_caller "${OUT:-$PWD/runs}")
+    out=$(sweep_path "${OUT:-$PWD/runs}")
     pretrain=(python pretrain_ssl.py --dataset cifar10 --out "$out/$SWEEP_PREFIX/ssl")
-    [[ -n ${DATA_ROOT:-} ]] && pretrain+=(--data-root "$(from_caller "$DATA_ROOT")")
+    [[ -n ${DATA_ROOT:-} ]] && pretrain+=(--data-root "$(sweep_path "$DATA_ROOT")")
     [[ ${QUICK:-0} != 0 ]] && pretrain+=(--width 8 --per-class 100 --epochs 2 --knn-every 0)
     read -ra ssl_extra <<< "${SSL_EXTRA:-}"
     pretrain+=("${ssl_extra[@]}")

@@ -5,22 +5,15 @@
 # never overwrites the committed results, and the attacks and CKA on a few images) and EVAL_WHERE (which runs to
 # evaluate, KEY=VALUE words).
 
-# a knob's path as the sweep resolves it: relative to where the script was started
-reproduce_path() {
-    case $1 in /*) printf '%s\n' "$1" ;; *) printf '%s\n' "$SWEEP_CALLER_DIR/$1" ;; esac
-}
-
 # reproduce_finish NAME EVALUATE_FLAGS...: train (sweep_run), evaluate, publish; exits with the first failure
 reproduce_finish() {
     local name=$1 status
     shift
     local sweep_dir data_root results c10c where=()
-    sweep_dir=$(reproduce_path "${OUT:-runs}")/$SWEEP_PREFIX
-    [[ -n ${OUT:-} ]] || sweep_dir=$PWD/runs/$SWEEP_PREFIX
-    data_root=$(reproduce_path "${DATA_ROOT:-data}")
-    [[ -n ${DATA_ROOT:-} ]] || data_root=$PWD/data
+    sweep_dir=$(sweep_path "${OUT:-$PWD/runs}")/$SWEEP_PREFIX  # defaults in the repository, as the sweep's
+    data_root=$(sweep_path "${DATA_ROOT:-$PWD/data}")
     if [[ -n ${RESULTS:-} ]]; then
-        results=$(reproduce_path "$RESULTS")
+        results=$(sweep_path "$RESULTS")
     elif [[ -n ${QUICK:-} && ${QUICK:-} != 0 ]]; then
         results=$sweep_dir/published
     else

@@ -29,6 +29,11 @@ sweep_args() {
     done
 }
 
+# sweep_path PATH: a knob's path as the sweep resolves it, a relative one from where the script was started
+sweep_path() {
+    case $1 in /*) printf '%s\n' "$1" ;; *) printf '%s\n' "$SWEEP_CALLER_DIR/$1" ;; esac
+}
+
 sweep_begin() {
     SWEEP_PREFIX=${1:?sweep_begin PREFIX}
     SWEEP_RUNS=()
