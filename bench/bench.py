@@ -4,7 +4,7 @@
 Each ``--case`` is a string of ``main_imp.py`` flags, so a case is exactly the run it stands for; all cases run
 in one process and print one table. On CUDA, epochs are timed with CUDA events after warm-up epochs and the
 median is reported; on the CPU with ``time.perf_counter``. ``--full-level`` runs one real level 0 (the same
-``train_level`` as ``main_imp.py``: scheduled evaluations, checkpoints, the rewind state and the level's files,
+``Run.train_level`` as ``main_imp.py``: scheduled evaluations, checkpoints, the rewind state and the level's files,
 written to a temporary folder) and reports its wall time; without it the level is estimated from the epochs.
 
     python bench/bench.py                                  # CPU: a tiny synthetic case, seconds
@@ -30,11 +30,10 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lottery.cli import parse_args  # noqa: E402
+from lottery.run import Run, build_model, cpu_state  # noqa: E402
 from lottery.run_dir import RunDir  # noqa: E402
-from lottery.runner import build_model, cpu_state, load_subset, train_level  # noqa: E402
 from pruning import Mask  # noqa: E402
-from training.loop import Environment, LevelTrainer  # noqa: E402
-from utils.device import resolve_device  # noqa: E402
+from training.loop import LevelTrainer  # noqa: E402
 from utils.seeding import seed_all  # noqa: E402
 
 CPU_DEFAULT = "--dataset synthetic --per-class 20 --width 8 --batch-size 50 --augment autoaug --cutout"
@@ -63,27 +62,20 @@ class Timer:
             self.seconds = time.perf_counter() - self.t0
 
 
-def tile_training_set(data, times: int):
-    """The training split repeated ``times`` times: same images, ``times`` more steps per epoch (timing only)."""
-    if times > 1:
-        data.x_train, data.y_train = data.x_train.repeat(times, 1, 1, 1), data.y_train.repeat(times)
-    return data
-
-
 def evaluations_per_level(epochs: int, eval_every: int) -> int:
     """Scheduled evaluations plus the one at the level's end (counted once when they coincide)."""
     scheduled = epochs // eval_every if eval_every > 0 else 0
     return scheduled + (0 if eval_every > 0 and epochs % eval_every == 0 else 1)
 
 
-def time_full_level(hp, env: Environment, model: torch.nn.Module, data) -> float:
-    """Wall time of one real level 0, written to a temporary run folder that is removed afterwards."""
+def time_full_level(run: Run, model: torch.nn.Module) -> float:
+    """Wall time of one real level 0 of ``run``, written to a temporary run folder that is removed afterwards."""
     with tempfile.TemporaryDirectory() as out:
-        hp = dataclasses.replace(hp, job=dataclasses.replace(hp.job, out=out))
-        run_dir = RunDir(hp)
-        run_dir.claim()
+        hp = dataclasses.replace(run.hp, job=dataclasses.replace(run.hp.job, out=out))
+        run = dataclasses.replace(run, dir=RunDir(hp))
+        run.dir.claim()
         started = time.perf_counter()
-        train_level(hp, env, run_dir, model, Mask.dense(model), data, 0, (cpu_state(model), 0))
+        run.train_level(model, Mask.dense(model), 0, (cpu_state(model), 0))
         return time.perf_counter() - started
 
 
@@ -99,7 +91,7 @@ def time_parts(trainer: LevelTrainer, device: torch.device, repeats: int) -> dic
     """An epoch's two parts timed apart, in milliseconds (medians): augmenting one chunk, and one training step
     (the step function the epoch uses, on one augmented batch). Together with s/epoch they show where an epoch's
     time goes: ``s/epoch - chunks * augment - steps * step`` is the loop's own overhead."""
-    batch_size = trainer.hp.training.batch_size
+    batch_size = trainer.config.batch_size
     x_chunk, y_chunk = next(iter(trainer.batches.epoch(batch_size, trainer.chunk_steps)))
     augment_s, step_s = [], []
     for _ in range(repeats):
@@ -117,23 +109,32 @@ def time_parts(trainer: LevelTrainer, device: torch.device, repeats: int) -> dic
             "chunks_per_epoch": math.ceil(trainer.steps_per_epoch / trainer.chunk_steps)}
 
 
+def open_case(argv: list[str], tile: int = 1) -> tuple[Run, torch.nn.Module]:
+    """The run ``argv`` describes (its training set tiled ``tile`` times) and its initial model, as
+    ``main_imp.py`` would build them (``build_model`` is looked up here, where ``bench_speedups.py`` patches it)."""
+    run = Run.open(parse_args(argv), tile=tile)
+    seed_all(run.seeds.init)
+    return run, build_model(run.hp, run.data, run.env)
+
+
+def case_trainer(run: Run, model: torch.nn.Module) -> LevelTrainer:
+    """Level 0's trainer (a dense mask), the model in training mode."""
+    trainer = run.trainer(model, Mask.dense(model))
+    model.train()
+    return trainer
+
+
 def build_trainer(argv: list[str], tile: int = 1) -> tuple:
     """``(hp, env, data, model, trainer)`` for the run ``argv`` describes, its training set tiled ``tile`` times,
     with a dense mask: what ``main_imp.py`` would train at level 0."""
-    hp = parse_args(argv)
-    device = resolve_device(hp.job.device)
-    data = tile_training_set(load_subset(hp)[0], tile)
-    env = Environment.resolve(hp, device, len(data.y_train))
-    seed_all(hp.training.seed)
-    model = build_model(hp, data, env)
-    trainer = LevelTrainer(model, Mask.dense(model), data, hp, env)
-    model.train()
-    return hp, env, data, model, trainer
+    run, model = open_case(argv, tile)
+    return run.hp, run.env, run.data, model, case_trainer(run, model)
 
 
 def bench_case(argv: list[str], warmup: int, timed: int, full_level: bool, tile: int) -> dict:
     started = time.perf_counter()
-    hp, env, data, model, trainer = build_trainer(argv, tile)
+    run, model = open_case(argv, tile)
+    hp, env, data, trainer = run.hp, run.env, run.data, case_trainer(run, model)
     device = env.device
     epochs = hp.training.epochs
     ready_s = None  # process work until the first epoch is done: building, capture, autotuning, compilation
@@ -157,7 +158,7 @@ def bench_case(argv: list[str], warmup: int, timed: int, full_level: bool, tile:
     level = {"level_s": epochs * per_epoch + evaluations_per_level(epochs, hp.job.eval_every) * t_eval.seconds,
              "level_kind": "estimated"}
     if full_level:
-        level = {"level_s": time_full_level(hp, env, model, data), "level_kind": "measured"}
+        level = {"level_s": time_full_level(run, model), "level_kind": "measured"}
     images = trainer.steps_per_epoch * hp.training.batch_size
     return {"case": " ".join(argv), "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
             "setup": f"{env.precision}, compile {env.compile}, data on {env.data_path}",

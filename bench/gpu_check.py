@@ -58,7 +58,7 @@ def _trainer(flags: list[str], tile: int = 1):
 
 
 def _first_batch(trainer):
-    batch_size = trainer.hp.training.batch_size
+    batch_size = trainer.config.batch_size
     x_chunk, y_chunk = next(iter(trainer.batches.epoch(batch_size, trainer.chunk_steps)))
     return x_chunk, y_chunk, batch_size
 

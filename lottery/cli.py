@@ -7,12 +7,15 @@ import math
 import os
 import sys
 import typing
-from typing import Any, NoReturn, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn, Sequence
 
 from lottery.hparams import (RESULT_GROUPS, HparamTree, Hparams, ModelHparams, PruningHparams, TrainingHparams,
                              parse_rewind_epoch)
 from utils.errors import UserError
 from utils.lock import release_all
+
+if TYPE_CHECKING:
+    from training.hooks import TrainHook
 
 
 class _Parser(argparse.ArgumentParser):
@@ -178,11 +181,12 @@ def parse_args(argv: Sequence[str] | None = None) -> Hparams:
     return hp
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, hooks: Sequence[TrainHook] = ()) -> int:
+    """``main_imp.py``: parse, validate and train; ``hooks`` watch the training (tests, tools)."""
     from lottery.runner import run  # imported late: --help and bad flags need no torch start-up
     try:
         hp = parse_args(argv)
-        run(hp)
+        run(hp, hooks)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+from typing import Sequence
 
 from lottery.hparams import Hparams
-from lottery.run_dir import RunDir, format_table
-from lottery.runner import REINIT_STREAM, build_model, cpu_state, level_plan, open_run, train_level
+from lottery.run import Run, cpu_state, level_plan
+from lottery.run_dir import RunDir
 from pruning import Mask
+from training.hooks import TrainHook
 from utils.errors import UserError
 from utils.io import save_json
-from utils.seeding import derive_seed, seed_all
 
 
 def trunk_of(hp: Hparams) -> Hparams:
@@ -38,22 +39,18 @@ def trunk_levels(trunk: RunDir) -> list[int]:
     return done
 
 
-def run_reinit(hp: Hparams) -> list[dict]:
+def run_reinit(hp: Hparams, hooks: Sequence[TrainHook] = ()) -> list[dict]:
+    """Train the trunk's finished masks from the fresh initialisation; the results of the branch's levels."""
     trunk = RunDir(trunk_of(hp))
     trunk.adopt_earlier()  # a trunk written under an earlier id of its flags
     levels = trunk_levels(trunk)  # checked before anything of the branch is written
-    opened = open_run(hp)
-    opened.claim()
-    hp, env, data, run_dir = opened.hp, opened.env, opened.data, opened.dir
-    save_json({"trunk_run_id": trunk.hp.run_id(), "trunk_dir": str(trunk.root)}, run_dir.root / "trunk.json")
-    seed_all(derive_seed(hp.training.seed, 0, REINIT_STREAM))
-    model = build_model(hp, data, env)
+    run = Run.open(hp, hooks)
+    run.claim()
+    save_json({"trunk_run_id": trunk.hp.run_id(), "trunk_dir": str(trunk.root)}, run.dir.root / "trunk.json")
+    model = run.build_model(run.seeds.reinit)
     init_state = cpu_state(model)
     for level in levels:
         mask = Mask.load(trunk.level(level) / "mask.pt", remedy=trunk.redo_hint(level))
-        if run_dir.finished_record(level) is None:
-            train_level(hp, env, run_dir, model, mask, data, level, (init_state, 0))
-            run_dir.write_results(data.headline)
-    records = run_dir.write_results(data.headline)
-    print(format_table(records, data.headline))
-    return records
+        if run.dir.finished_record(level) is None:
+            run.train_level(model, mask, level, (init_state, 0))
+    return run.finish()

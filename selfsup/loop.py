@@ -18,8 +18,8 @@ import torch
 from tqdm import tqdm
 
 from datasets import ImageDataset
+from lottery.run import CheckpointClock, Run, Seeds, cpu_state
 from lottery.run_dir import RunDir
-from lottery.runner import CheckpointClock, TRAIN_STREAM, cpu_state, open_run
 from selfsup.hparams import SSLHparams
 from selfsup.knn import knn_accuracy
 from selfsup.model import Contrastive, build
@@ -32,7 +32,7 @@ from training.sgd import SGD
 from training.step import GraphedStep, GraphedTransform
 from utils.errors import UserError
 from utils.io import BackgroundSaver, load_json, load_torch, save_json, save_torch
-from utils.seeding import derive_seed, rng_state, seed_all, set_rng_state
+from utils.seeding import rng_state, seed_all, set_rng_state
 
 BACKBONE, METRICS, CHECKPOINT = "backbone.pt", "metrics.json", "checkpoint.pt"
 
@@ -118,8 +118,9 @@ def _finished(root: Path) -> dict | None:
 
 def pretrain(hp: SSLHparams) -> dict:
     """Train (or resume, or find finished) the run of ``hp``; returns its result record."""
-    opened = open_run(hp)
+    opened = Run.open(hp)
     hp, env, data, run_dir = opened.hp, opened.env, opened.data, opened.dir
+    seeds = Seeds(hp.training.seed)
     if hp.training.batch_size > len(opened.indices):
         raise UserError(f"--batch-size {hp.training.batch_size} exceeds the pool's {len(opened.indices)} images "
                         f"(a batch would hold an image twice, its own negative)")
@@ -128,7 +129,7 @@ def pretrain(hp: SSLHparams) -> dict:
     if done is not None:
         print(f"finished already: {run_dir.root / BACKBONE} (kNN accuracy {100 * done['knn_acc']:.2f}%)")
         return done
-    seed_all(derive_seed(hp.training.seed, 0))
+    seed_all(seeds.init)
     model = build(hp.model, data).to(env.device)
     if env.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -143,7 +144,7 @@ def pretrain(hp: SSLHparams) -> dict:
         start, history = saved["epoch"], saved["history"]
         print(f"resuming after epoch {start} from {checkpoint}")
     else:
-        seed_all(derive_seed(hp.training.seed, 0, TRAIN_STREAM))
+        seed_all(seeds.train(0))
     _train(hp, trainer, history, start, checkpoint)
     return _finish(hp, env, run_dir.root, model, history, len(opened.indices))
 

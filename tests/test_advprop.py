@@ -8,9 +8,10 @@ import torch.nn.functional as F
 
 import models
 from lottery.cli import main, parse_args
-from lottery.runner import build_model, load_subset
+from lottery.run import build_model, load_subset
 from pruning import Mask
 from training.advprop import AdvProp, pgd
+from training.config import TrainConfig
 from training.evaluate import accuracy
 from training.loop import Environment, LevelTrainer
 from training.sgd import SGD
@@ -64,12 +65,12 @@ def test_auxiliary_batchnorms_swap_in_and_out() -> None:
 
 def test_advprop_level_trains_aux_statistics_and_saves_a_plain_clean_model(tmp_path) -> None:
     hp = parse_args(tiny_argv(tmp_path, "--advprop", "--rounds", "1", "--epochs", "2"))
-    env = Environment.resolve(hp, torch.device("cpu"))
+    env = Environment.resolve(TrainConfig.from_hparams(hp), torch.device("cpu"))
     data, _ = load_subset(hp)
     torch.manual_seed(0)
     model = build_model(hp, data, env)
     mask = Mask.dense(model)
-    trainer = LevelTrainer(model, mask, data, hp, env)
+    trainer = LevelTrainer(model, mask, data, TrainConfig.from_hparams(hp), env)
     assert trainer.advprop is not None and trainer.step.advprop is trainer.advprop
     aux_bn = trainer.advprop.aux[0]
     assert torch.equal(aux_bn.running_mean, model.stem[1].running_mean)  # twins start as copies

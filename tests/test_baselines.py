@@ -10,26 +10,20 @@ import torch
 
 from lottery.cli import main, parse_args
 from lottery.run_dir import RunDir
-from lottery.runner import load_level_model, load_subset, run
+from lottery.run import load_level_model, load_subset
+from lottery.runner import run
 from lottery.small_dense import match_width, prunable_count
 from pruning import Mask, ScoreContext, SCORERS, mask_from_scores
-from training.loop import Environment, LevelTrainer
+from training.config import TrainConfig
+from training.loop import Environment
 from tests.conftest import tiny_argv
+from tests.train_hooks import Starts
 
 
 @pytest.fixture
-def starts(monkeypatch):
+def starts():
     """Each trained level's starting state (after masking), start epoch and model size, as the real code runs."""
-    seen: dict[int, dict] = {}
-    original = LevelTrainer.train
-
-    def train(self, level, start_epoch, history, on_epoch_end, desc=""):
-        seen[level] = {"state": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
-                       "start_epoch": start_epoch, "params": sum(p.numel() for p in self.model.parameters())}
-        return original(self, level, start_epoch, history, on_epoch_end, desc)
-
-    monkeypatch.setattr(LevelTrainer, "train", train)
-    return seen
+    return Starts()
 
 
 def root_of(argv: list[str]) -> Path:
@@ -41,7 +35,7 @@ def test_pruning_at_init_trains_one_sparse_level_from_the_scored_initialisation(
                                                                                  capsys, method):
     rounds = ["--synflow-rounds", "3"] if method == "synflow" else []
     argv = tiny_argv(tmp_path, "--epochs", "2", "--prune-method", method, "--target-density", "0.1", *rounds)
-    records = run(parse_args(argv))
+    records = run(parse_args(argv), [starts])
     root = root_of(argv)
     mask = Mask.load(root / "level_0" / "mask.pt")
     assert len(records) == 1 and records[0]["density"] == mask.density()
@@ -58,7 +52,7 @@ def test_pruning_at_init_trains_one_sparse_level_from_the_scored_initialisation(
 
 def test_one_shot_magnitude_prunes_the_trained_dense_level_once(tmp_path, one_thread, starts):
     argv = tiny_argv(tmp_path, "--epochs", "2", "--prune-method", "omp", "--target-density", "0.3")
-    records = run(parse_args(argv))
+    records = run(parse_args(argv), [starts])
     root = root_of(argv)
     assert [r["level"] for r in records] == [0, 1] and records[0]["density"] == 1.0
     trained = torch.load(root / "level_0" / "weights.pt")
@@ -86,12 +80,12 @@ def test_reinit_trains_the_trunks_masks_from_a_fresh_initialisation(tmp_path, on
     assert main([*trunk_argv, "--reinit"]) == 2  # no trunk yet: an error, nothing written
     assert "run the same command without --reinit first" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
-    run(parse_args(trunk_argv))
+    run(parse_args(trunk_argv), [starts])
     trunk_root, trunk_start = root_of(trunk_argv), starts[0]["state"]
     trunk_files = {p: p.stat().st_mtime_ns for p in trunk_root.rglob("*")}
     starts.clear()
 
-    records = run(parse_args([*trunk_argv, "--reinit"]))
+    records = run(parse_args([*trunk_argv, "--reinit"]), [starts])
     root = root_of([*trunk_argv, "--reinit"])
     assert root != trunk_root and root.parent == trunk_root.parent
     assert json.loads((root / "trunk.json").read_text())["trunk_run_id"] == trunk_root.name
@@ -133,7 +127,7 @@ def test_matched_width_is_the_closest_and_within_two_percent(tmp_path):
 
 def test_small_dense_run_trains_the_matched_width_once_and_records_it(tmp_path, one_thread, starts):
     argv = tiny_argv(tmp_path, "--width", "8", "--match-density", "0.3", "--epochs", "1", "--rewind", "init")
-    records = run(parse_args(argv))
+    records = run(parse_args(argv), [starts])
     record = json.loads((root_of(argv) / "small_dense.json").read_text())
     assert len(records) == 1 and records[0]["density"] == 1.0
     assert record["full_width"] == 8 and record["width"] < 8
@@ -143,7 +137,8 @@ def test_small_dense_run_trains_the_matched_width_once_and_records_it(tmp_path, 
     # evaluate.py rebuilds it at the same width to load its weights
     hp = parse_args(argv)
     data = load_subset(hp)[0]
-    model = load_level_model(hp, RunDir.open(root_of(argv)), 0, data, Environment.resolve(hp, torch.device("cpu")))
+    env = Environment.resolve(TrainConfig.from_hparams(hp), torch.device("cpu"))
+    model = load_level_model(hp, RunDir.open(root_of(argv)), 0, data, env)
     assert sum(p.numel() for n, p in model.named_parameters() if p.dim() == 4) == record["prunable"]
 
 

@@ -9,10 +9,11 @@ import torch
 
 import augment
 from lottery.cli import parse_args
-from lottery.runner import build_model, load_subset, open_run
+from lottery.run import Run, build_model, load_subset
 from pruning import Mask
 from training.batches import (CHUNK_VALUES, DeviceBatches, HostBatches, chunk_indices, epoch_order,
                               steps_per_chunk)
+from training.config import TrainConfig
 from training.loop import COMPILE_MIN_STEPS, Environment, LevelTrainer, auto_compile, compile_augmentation
 from tests.conftest import tiny_argv
 
@@ -70,10 +71,10 @@ def test_host_batches_start_their_workers_once_not_every_epoch(monkeypatch):
 def test_trainer_augments_once_per_chunk_and_steps_once_per_batch(monkeypatch):
     monkeypatch.setattr("training.batches.CHUNK_VALUES", 3 * 50 * CIFAR_IMAGE)  # chunks of at most 3 batches
     hp = parse_args(tiny_argv("unused", "--per-class", "35", "--augment", "autoaug"))  # 350 images: 7 steps
-    env = Environment.resolve(hp, torch.device("cpu"))
+    env = Environment.resolve(TrainConfig.from_hparams(hp), torch.device("cpu"))
     data = load_subset(hp)[0]
     model = build_model(hp, data, env)
-    trainer = LevelTrainer(model, Mask.dense(model), data, hp, env)
+    trainer = LevelTrainer(model, Mask.dense(model), data, TrainConfig.from_hparams(hp), env)
     augmented, stepped = [], []
     policy, step = trainer.augment, trainer.step
     trainer.augment = lambda x: augmented.append(len(x)) or policy(x)
@@ -86,16 +87,17 @@ def test_trainer_augments_once_per_chunk_and_steps_once_per_batch(monkeypatch):
 
 def test_cuda_environment_turns_on_cudnn_autotuning(monkeypatch):
     monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
-    Environment.resolve(parse_args(tiny_argv("unused")), torch.device("cpu"))
+    config = TrainConfig.from_hparams(parse_args(tiny_argv("unused")))
+    Environment.resolve(config, torch.device("cpu"))
     assert torch.backends.cudnn.benchmark is False
-    env = Environment.resolve(parse_args(tiny_argv("unused", "--device", "cuda")), torch.device("cuda"))
+    env = Environment.resolve(config, torch.device("cuda"))
     assert torch.backends.cudnn.benchmark is True
     assert (env.precision, env.channels_last, env.data_path, env.compile) == ("bf16", True, "gpu", "graph")
 
 
 def test_compile_auto_compiles_only_levels_long_enough_to_repay_the_compilation(monkeypatch):
     monkeypatch.setattr("training.loop.has_triton", lambda: True)
-    hp = parse_args(tiny_argv("unused", "--epochs", "200", "--batch-size", "100"))
+    hp = TrainConfig.from_hparams(parse_args(tiny_argv("unused", "--epochs", "200", "--batch-size", "100")))
     cuda = torch.device("cuda")
     assert COMPILE_MIN_STEPS == 10_000
     assert auto_compile(hp, cuda, 5000) == "full"  # 10% of CIFAR-10: 50 steps x 200 epochs
@@ -116,10 +118,10 @@ def test_compile_full_compiles_the_augmentation_to_the_same_images(monkeypatch):
 
     def trainer(*flags: str) -> LevelTrainer:
         hp = parse_args(tiny_argv("unused", "--per-class", "4", *flags))
-        env = Environment.resolve(hp, torch.device("cpu"))
+        env = Environment.resolve(TrainConfig.from_hparams(hp), torch.device("cpu"))
         data = load_subset(hp)[0]
         model = build_model(hp, data, env)
-        return LevelTrainer(model, Mask.dense(model), data, hp, env)
+        return LevelTrainer(model, Mask.dense(model), data, TrainConfig.from_hparams(hp), env)
 
     assert trainer("--augment", "base", "--cutout", "8").augment.__class__.__name__ == "Pipeline" and not compiled
     assert not compiled and trainer("--augment", "none", "--compile", "full").augment.__class__.__name__ == "Pipeline"
@@ -159,8 +161,8 @@ def test_the_run_resolves_compile_auto_from_its_training_set(monkeypatch, tmp_pa
     seen = []
     monkeypatch.setattr("training.loop.auto_compile", lambda hp, device, n: seen.append(n) or "off")
     hp = parse_args(tiny_argv(tmp_path, "--per-class", "7"))
-    opened = open_run(hp)
+    opened = Run.open(hp)
     assert seen == [70] and opened.env.compile == "off"
-    assert Environment.resolve(hp, torch.device("cpu"), 70).compile == "off"
-    assert Environment.resolve(parse_args(tiny_argv("unused", "--compile", "full")), torch.device("cpu"),
-                               70).compile == "full"
+    assert Environment.resolve(TrainConfig.from_hparams(hp), torch.device("cpu"), 70).compile == "off"
+    full = TrainConfig.from_hparams(parse_args(tiny_argv("unused", "--compile", "full")))
+    assert Environment.resolve(full, torch.device("cpu"), 70).compile == "full"

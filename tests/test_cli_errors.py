@@ -12,8 +12,9 @@ import torch
 
 from lottery.cli import build_parser, main, parse_args
 from lottery.hparams import _flag
-from training.loop import LevelTrainer
+from training.hooks import TrainHook
 from tests.conftest import tiny_argv
+from tests.train_hooks import StopAfter
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -75,18 +76,8 @@ def test_different_run_under_same_id(tmp_path, capsys):
     assert "different run" in error_line(capsys)
 
 
-def test_corrupt_checkpoint_is_named(tmp_path, capsys, monkeypatch):
-    original = LevelTrainer.train
-
-    def stop(self, level, start_epoch, history, on_epoch_end, desc=""):
-        def cb(epoch, hist):
-            on_epoch_end(epoch, hist)
-            raise KeyboardInterrupt
-        return original(self, level, start_epoch, history, cb, desc)
-
-    monkeypatch.setattr(LevelTrainer, "train", stop)
-    assert main(tiny_argv(tmp_path)) == 130
-    monkeypatch.setattr(LevelTrainer, "train", original)
+def test_corrupt_checkpoint_is_named(tmp_path, capsys):
+    assert main(tiny_argv(tmp_path), [StopAfter(None, None)]) == 130
     (checkpoint,) = tmp_path.glob("*/level_0/checkpoint.pt")
     checkpoint.write_bytes(b"not a checkpoint")
     capsys.readouterr()
@@ -94,17 +85,15 @@ def test_corrupt_checkpoint_is_named(tmp_path, capsys, monkeypatch):
     assert str(checkpoint) in error_line(capsys)
 
 
-def test_divergence_names_level_and_epoch_and_keeps_finished_levels(tmp_path, capsys, monkeypatch):
-    original = LevelTrainer.train
-
-    def poison_level_1(self, level, start_epoch, history, on_epoch_end, desc=""):
+class PoisonLevel1(TrainHook):
+    def on_level_start(self, trainer, level, start_epoch):
         if level == 1:
             with torch.no_grad():
-                next(self.model.parameters()).fill_(float("nan"))
-        return original(self, level, start_epoch, history, on_epoch_end, desc)
+                next(trainer.model.parameters()).fill_(float("nan"))
 
-    monkeypatch.setattr(LevelTrainer, "train", poison_level_1)
-    assert main(tiny_argv(tmp_path)) == 2
+
+def test_divergence_names_level_and_epoch_and_keeps_finished_levels(tmp_path, capsys):
+    assert main(tiny_argv(tmp_path), [PoisonLevel1()]) == 2
     line = error_line(capsys)
     assert "diverged at level 1, epoch 2" in line
     (run_dir,) = list(tmp_path.iterdir())

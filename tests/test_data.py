@@ -7,7 +7,7 @@ import pytest
 import datasets
 from datasets.base import from_nhwc
 from lottery.cli import parse_args
-from lottery.runner import load_subset
+from lottery.run import load_subset
 from tests.conftest import tiny_argv
 from utils.errors import UserError
 

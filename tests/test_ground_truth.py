@@ -16,7 +16,9 @@ from lottery.cli import parse_args
 from lottery.runner import run
 from pruning import Mask
 from training.batches import epoch_order
+from training.config import TrainConfig
 from training.evaluate import accuracy
+from training.hooks import TrainHook
 from training.loop import Environment, LevelTrainer
 from tests.conftest import tiny_argv
 
@@ -61,9 +63,10 @@ def _trainer(n: int, batch: int, correct: np.ndarray, tmp_path) -> LevelTrainer:
     x, y = voting_images(n, correct)
     data = from_nhwc("votes", x, y, x[:5], y[:5], CLASSES, (0.5,) * 3, (0.25,) * 3)
     hp = parse_args(tiny_argv(tmp_path, "--batch-size", str(batch), "--augment", "none", "--workers", "0"))
-    env = Environment.resolve(hp, torch.device("cpu"))
+    config = TrainConfig.from_hparams(hp)
+    env = Environment.resolve(config, torch.device("cpu"))
     model = PixelVote()
-    return LevelTrainer(model, Mask.dense(model), data, hp, env)
+    return LevelTrainer(model, Mask.dense(model), data, config, env)
 
 
 def test_train_metrics_divide_by_the_samples_of_the_topped_up_epoch(tmp_path):
@@ -85,31 +88,24 @@ def test_train_metrics_divide_by_the_samples_of_the_topped_up_epoch(tmp_path):
 
 
 @pytest.mark.parametrize("rewind, n", [("epoch:2", 2), ("init", 0)])
-def test_rewind_file_is_the_model_after_exactly_n_epochs(tmp_path, monkeypatch, rewind, n):
-    """The states after each epoch are taken as ``run_epoch`` returns, apart from the callback that writes
-    rewind.pt; saving one epoch early or late fails here."""
+def test_rewind_file_is_the_model_after_exactly_n_epochs(tmp_path, rewind, n):
+    """The states after each epoch are taken by a hook at the epoch's end, apart from the run's own callback that
+    writes rewind.pt; saving one epoch early or late fails here."""
     after: dict[int, dict] = {}  # level 0's state after each epoch
-    trainers: list[LevelTrainer] = []  # held, so that no later trainer reuses the first one's id
-    original_init, original_epoch = LevelTrainer.__init__, LevelTrainer.run_epoch
 
     def snapshot(model: nn.Module) -> dict:
         return {k: v.clone() for k, v in model.state_dict().items()}
 
-    def init(self, *args, **kwargs):
-        original_init(self, *args, **kwargs)
-        trainers.append(self)
-        if len(trainers) == 1:
-            after[0] = snapshot(self.model)
+    class Level0States(TrainHook):
+        def on_level_start(self, trainer, level, start_epoch):
+            if level == 0:
+                after[0] = snapshot(trainer.model)
 
-    def recording(self, epoch):
-        record = original_epoch(self, epoch)
-        if self is trainers[0]:
-            after[epoch + 1] = snapshot(self.model)
-        return record
+        def on_epoch_end(self, trainer, level, epoch, history):
+            if level == 0:
+                after[epoch] = snapshot(trainer.model)
 
-    monkeypatch.setattr(LevelTrainer, "__init__", init)
-    monkeypatch.setattr(LevelTrainer, "run_epoch", recording)
-    run(parse_args(tiny_argv(tmp_path, "--epochs", "4", "--rewind", rewind)))
+    run(parse_args(tiny_argv(tmp_path, "--epochs", "4", "--rewind", rewind)), [Level0States()])
     (rewind_file,) = tmp_path.glob("*/level_0/rewind.pt")
     saved = torch.load(rewind_file)
     assert sorted(after) == [0, 1, 2, 3, 4]

@@ -18,9 +18,10 @@ from augment.resized_crop import CenterCrop, RandomResizedCropFlip
 from datasets import images as images_module
 from datasets.folders import RECIPES
 from lottery.cli import main, parse_args
-from lottery.runner import build_model, load_subset
+from lottery.run import build_model, load_subset
 from pruning import Mask
 from tests.image_files import TOLERANCE, write_deic, write_imagefolder
+from training.config import TrainConfig
 from training.loop import Environment, LevelTrainer
 from utils.errors import UserError
 
@@ -206,8 +207,9 @@ def test_recipe_transforms_and_shapes(deic, tmp_path, name):
     hp = parse_args(["--dataset", name, "--data-root", str(root), "--image-size", str(SIZE), "--width", "4",
                      "--batch-size", "4", "--device", "cpu", "--out", str(tmp_path)])
     data, _ = load_subset(hp)
-    env = Environment.resolve(hp, torch.device("cpu"))
-    trainer = LevelTrainer(build_model(hp, data, env), Mask.dense(build_model(hp, data, env)), data, hp, env)
+    env = Environment.resolve(TrainConfig.from_hparams(hp), torch.device("cpu"))
+    model = build_model(hp, data, env)
+    trainer = LevelTrainer(model, Mask.dense(build_model(hp, data, env)), data, TrainConfig.from_hparams(hp), env)
     stage = trainer.augment[0]
     if name == "eurosat_rgb":
         assert isinstance(stage, RandomCropFlip) and stage.pad == SIZE // 8 and stage.vflip
@@ -218,7 +220,8 @@ def test_recipe_transforms_and_shapes(deic, tmp_path, name):
     assert trainer.augment(x).shape == (4, RECIPES[name].channels, SIZE, SIZE)
     assert trainer.model(trainer.augment(x).float() / 255).shape == (4, 3)
     plain = parse_args(["--dataset", name, "--augment", "none", "--image-size", str(SIZE), "--width", "4"])
-    stages = list(LevelTrainer(trainer.model, Mask.dense(trainer.model), data, plain, env).augment)
+    plain_trainer = LevelTrainer(trainer.model, Mask.dense(trainer.model), data, TrainConfig.from_hparams(plain), env)
+    stages = list(plain_trainer.augment)
     # without augmentation the larger stored training images still become inputs: by the test-time centre crop
     assert [type(s) for s in stages] == ([] if name == "eurosat_rgb" else [CenterCrop])
 
@@ -229,9 +232,9 @@ def test_evaluation_applies_no_random_transform(deic, tmp_path):
     hp = parse_args(["--dataset", "isic", "--data-root", str(root), "--image-size", str(SIZE), "--width", "4",
                      "--device", "cpu", "--out", str(tmp_path)])
     data, _ = load_subset(hp)
-    env = Environment.resolve(hp, torch.device("cpu"))
+    env = Environment.resolve(TrainConfig.from_hparams(hp), torch.device("cpu"))
     model = build_model(hp, data, env)
-    trainer = LevelTrainer(model, Mask.dense(model), data, hp, env)
+    trainer = LevelTrainer(model, Mask.dense(model), data, TrainConfig.from_hparams(hp), env)
     torch.manual_seed(1)
     first = trainer.test_metrics()
     torch.manual_seed(2)

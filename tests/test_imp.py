@@ -9,12 +9,13 @@ import pytest
 import torch
 
 from lottery.cli import main, parse_args
-from lottery.runner import CheckpointClock, run
+from lottery.run import CheckpointClock
+from lottery.runner import run
 from pruning import Mask
-from training.loop import LevelTrainer
 from training.schedule import lr_at
 from training.sgd import SGD
 from tests.conftest import tiny_argv
+from tests.train_hooks import Starts, StopAfter, Trained
 from utils.provenance import code_version
 
 
@@ -23,34 +24,31 @@ def run_dir_of(out: Path) -> Path:
     return only
 
 
+class Spy(Starts):
+    """Each level's start (``Starts``) and the learning rates its steps set."""
+
+    def on_level_start(self, trainer, level, start_epoch):
+        super().on_level_start(trainer, level, start_epoch)
+        self[level]["lrs"], self.current = [], level
+
+
 @pytest.fixture
 def spy(monkeypatch):
     """Records each level's starting state, optimizer buffers and learning rates as the real code runs."""
-    seen: dict[int, dict] = {}
-    original_train = LevelTrainer.train
+    seen = Spy()
     original_set_lr = SGD.set_lr
-    current: list[int] = []
-
-    def train(self, level, start_epoch, history, on_epoch_end, desc=""):
-        current[:] = [level]
-        seen[level] = {"state": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
-                       "momentum_zero": all(not b.any() for b in self.optimizer.buffers),
-                       "start_epoch": start_epoch, "lrs": [], "steps_per_epoch": self.steps_per_epoch,
-                       "total_steps": self.total_steps}
-        return original_train(self, level, start_epoch, history, on_epoch_end, desc)
 
     def set_lr(self, value):
-        seen[current[0]]["lrs"].append(value)
+        seen[seen.current]["lrs"].append(value)
         original_set_lr(self, value)
 
-    monkeypatch.setattr(LevelTrainer, "train", train)
     monkeypatch.setattr(SGD, "set_lr", set_lr)
     return seen
 
 
 def test_level_k_starts_from_rewind_state_times_mask(tmp_path, spy):
     hp = parse_args(tiny_argv(tmp_path, "--rounds", "3"))
-    records = run(hp)
+    records = run(hp, [spy])
     root = run_dir_of(tmp_path)
     rewind = torch.load(root / "level_0" / "rewind.pt")
     for level in (1, 2):
@@ -69,7 +67,7 @@ def test_level_k_starts_from_rewind_state_times_mask(tmp_path, spy):
 
 def test_learning_rate_resumes_at_the_rewind_step(tmp_path, spy):
     hp = parse_args(tiny_argv(tmp_path, "--schedule", "cosine"))
-    run(hp)
+    run(hp, [spy])
     spe, total = spy[0]["steps_per_epoch"], spy[0]["total_steps"]
     assert spy[0]["lrs"][0] == pytest.approx(hp.training.lr)
     assert spy[1]["lrs"][0] == pytest.approx(lr_at(1 * spe, total, hp.training.lr, "cosine"))
@@ -78,13 +76,13 @@ def test_learning_rate_resumes_at_the_rewind_step(tmp_path, spy):
 
 
 def test_rewind_trained_and_init(tmp_path, spy):
-    run(parse_args(tiny_argv(tmp_path / "t", "--rewind", "trained")))
+    run(parse_args(tiny_argv(tmp_path / "t", "--rewind", "trained")), [spy])
     root = run_dir_of(tmp_path / "t")
     final0 = torch.load(root / "level_0" / "weights.pt")
     mask = Mask.load(root / "level_1" / "mask.pt")
     assert torch.equal(spy[1]["state"]["stem.0.weight"], final0["stem.0.weight"] * mask["stem.0.weight"])
     assert spy[1]["start_epoch"] == 0
-    run(parse_args(tiny_argv(tmp_path / "i", "--rewind", "init")))
+    run(parse_args(tiny_argv(tmp_path / "i", "--rewind", "init")), [spy])
     assert torch.equal(spy[1]["state"]["fc.weight"], spy[0]["state"]["fc.weight"])
 
 
@@ -94,28 +92,17 @@ def _result_rows(root: Path) -> list[dict]:
 
 
 @pytest.mark.parametrize("stop_level, stop_epoch, minutes", [(0, 2, "0"), (1, 2, "0"), (1, 2, "60")])
-def test_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch, stop_level, stop_epoch, minutes):
+def test_interrupted_run_resumes_to_the_same_result(tmp_path, stop_level, stop_epoch, minutes):
     """With checkpoints after every epoch the rerun resumes mid-level; with none due yet (60 minutes), it
     retrains the interrupted level from its start. Either way the results equal the uninterrupted run's."""
     argv = tiny_argv(tmp_path / "a")
     run(parse_args(argv))
     reference = run_dir_of(tmp_path / "a")
 
-    original_train = LevelTrainer.train
-
-    def interrupted(self, level, start_epoch, history, on_epoch_end, desc=""):
-        def stop_after(epoch, hist):
-            on_epoch_end(epoch, hist)
-            if (level, epoch) == (stop_level, stop_epoch):
-                raise KeyboardInterrupt
-        return original_train(self, level, start_epoch, history, stop_after, desc)
-
     argv_b = tiny_argv(tmp_path / "b", "--checkpoint-minutes", minutes)
-    monkeypatch.setattr(LevelTrainer, "train", interrupted)
-    assert main(argv_b) == 130
+    assert main(argv_b, [StopAfter(stop_level, stop_epoch)]) == 130
     root = run_dir_of(tmp_path / "b")
     assert (root / f"level_{stop_level}" / "checkpoint.pt").exists() == (minutes == "0")
-    monkeypatch.setattr(LevelTrainer, "train", original_train)
     assert main(argv_b) == 0
     assert _result_rows(root) == _result_rows(reference)
     for level in (0, 1):
@@ -125,15 +112,10 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch, stop_
     assert not (root / f"level_{stop_level}" / "checkpoint.pt").exists()
 
 
-def test_second_identical_command_trains_nothing(tmp_path, monkeypatch):
+def test_second_identical_command_trains_nothing(tmp_path):
     argv = tiny_argv(tmp_path)
     first = run(parse_args(argv))
-
-    def fail(*args, **kwargs):
-        raise AssertionError("a finished level was trained again")
-
-    monkeypatch.setattr(LevelTrainer, "train", fail)
-    second = run(parse_args(argv))
+    second = run(parse_args(argv), [Trained(allowed=set())])
     assert second == first
 
 
@@ -180,23 +162,16 @@ def test_strong_augmentation_and_mixing_train_end_to_end(tmp_path, extra):
     assert hparams["augment"] == extra[1]
 
 
-def test_more_rounds_continue_a_finished_run_and_a_precision_change_is_warned(tmp_path, monkeypatch, capsys):
+def test_more_rounds_continue_a_finished_run_and_a_precision_change_is_warned(tmp_path, capsys):
     first = run(parse_args(tiny_argv(tmp_path, "--rounds", "1")))
     root = run_dir_of(tmp_path)
     metrics_path = root / "level_0" / "metrics.json"
     metrics = json.loads(metrics_path.read_text())
     metrics["environment"]["precision"] = "bf16"  # as if level 0 had run on a GPU
     metrics_path.write_text(json.dumps(metrics))
-    trained = []
-    original_train = LevelTrainer.train
-
-    def train(self, level, *args, **kwargs):
-        trained.append(level)
-        return original_train(self, level, *args, **kwargs)
-
-    monkeypatch.setattr(LevelTrainer, "train", train)
+    trained = Trained()
     capsys.readouterr()
-    second = run(parse_args(tiny_argv(tmp_path, "--rounds", "2")))
+    second = run(parse_args(tiny_argv(tmp_path, "--rounds", "2")), [trained])
     assert run_dir_of(tmp_path) == root  # same run id: --rounds is not part of it
     assert trained == [1] and second[0] == first[0] and len(second) == 2
     assert "earlier levels of this run trained in bf16; the next ones train in fp32" in capsys.readouterr().err

@@ -9,12 +9,13 @@ import pytest
 import torch
 
 import datasets
+from lottery.run import load_level_model
 from lottery.run_dir import RunDir
-from lottery.runner import load_level_model
 from robustness import adversarial, cka, corruptions
 from robustness.corruptions import EXTRA, SEVERITIES, STANDARD, CorruptionSet
 from robustness.store import record
 from robustness.units import Context
+from training.config import TrainConfig
 from training.evaluate import accuracy
 from training.loop import Environment
 from utils.errors import UserError
@@ -35,7 +36,7 @@ def trained(trained_run):
     """The session's tiny trained run: its level-0 model (fp32, CPU) and test set."""
     run = RunDir.open(trained_run)
     data = datasets.load(run.hp.data.dataset, "unused")
-    env = Environment.resolve(run.hp, torch.device("cpu"))
+    env = Environment.resolve(TrainConfig.from_hparams(run.hp), torch.device("cpu"))
     return load_level_model(run.hp, run, 0, data, env), data
 
 

@@ -16,8 +16,8 @@ from lottery.cli import main, parse_args
 from lottery.hparams import CANONICAL_RULES
 from lottery.run_dir import RunDir
 from lottery.runner import run
-from training.loop import LevelTrainer
 from tests.conftest import tiny_argv
+from tests.train_hooks import StopAfter, Trained
 from tests.test_schedule_and_ids import PINNED_IDS, with_values
 
 
@@ -48,22 +48,9 @@ def reference(tmp_path_factory) -> Path:
     return run_root(out)
 
 
-def refuse_trained(monkeypatch, allowed: set[int]) -> list[int]:
-    trained: list[int] = []
-    original = LevelTrainer.train
-
-    def train(self, level, *args, **kwargs):
-        assert level in allowed, f"level {level} was trained again"
-        trained.append(level)
-        return original(self, level, *args, **kwargs)
-
-    monkeypatch.setattr(LevelTrainer, "train", train)
-    return trained
-
-
 # --- 1. old run directories -----------------------------------------------------------------------------------
 
-def test_an_old_hparams_json_lacking_a_field_resumes_and_extends(tmp_path, monkeypatch, reference):
+def test_an_old_hparams_json_lacking_a_field_resumes_and_extends(tmp_path, reference):
     """As if ``data.cutmix`` had been added after level 0 was trained: the stored file lacks it. The run keeps
     its id, trains only the new level, ends equal to the reference, and hparams.json is rewritten in full."""
     run(parse_args(tiny_argv(tmp_path, "--rounds", "1")))
@@ -73,8 +60,8 @@ def test_an_old_hparams_json_lacking_a_field_resumes_and_extends(tmp_path, monke
     del old["hparams"]["data"]["cutmix"]
     del old["hparams"]["training"]["precision"]
     path.write_text(json.dumps(old))
-    trained = refuse_trained(monkeypatch, {1})
-    run(parse_args(tiny_argv(tmp_path)))
+    trained = Trained(allowed={1})
+    run(parse_args(tiny_argv(tmp_path)), [trained])
     assert trained == [1] and run_root(tmp_path) == root
     assert rows(root) == rows(reference) and same_weights(root, reference, 2)
     assert json.loads(path.read_text())["hparams"] == parse_args(tiny_argv(tmp_path)).canonical().to_dict()
@@ -160,7 +147,7 @@ def test_a_flat_long_tail_draws_the_balanced_subset():
         assert (datasets.draw_indices(labels, datasets.class_counts(20, 10, tail, 1.0), 3) == balanced).all()
 
 
-def test_equivalent_flags_reuse_one_directory_and_an_old_spelling_directory_moves(tmp_path, monkeypatch):
+def test_equivalent_flags_reuse_one_directory_and_an_old_spelling_directory_moves(tmp_path):
     """``--rewind init`` finds the run of ``--rewind epoch:0``; a directory written under the id the old
     spelling had before canonical ids (here ``epoch:00``) is moved to the canonical id and reused."""
     argv = tiny_argv(tmp_path, "--rounds", "1", "--rewind", "epoch:00", "--imbalance", "0.3")
@@ -172,9 +159,9 @@ def test_equivalent_flags_reuse_one_directory_and_an_old_spelling_directory_move
     stored = json.loads((tmp_path / legacy / "hparams.json").read_text())
     stored["hparams"]["pruning"]["rewind"], stored["hparams"]["data"]["imbalance"] = "epoch:00", 0.3
     (tmp_path / legacy / "hparams.json").write_text(json.dumps(stored))
-    refuse_trained(monkeypatch, set())
-    run(parse_args(argv))
-    run(parse_args(tiny_argv(tmp_path, "--rounds", "1", "--rewind", "init")))
+    nothing = Trained(allowed=set())
+    run(parse_args(argv), [nothing])
+    run(parse_args(tiny_argv(tmp_path, "--rounds", "1", "--rewind", "init")), [nothing])
     assert [p.name for p in tmp_path.iterdir()] == [root.name]
 
 
@@ -231,19 +218,6 @@ def follow(message: str, root: Path) -> None:
             shutil.rmtree(folder)
 
 
-def stop_after(monkeypatch, level: int, epoch: int) -> None:
-    original = LevelTrainer.train
-
-    def train(self, lvl, start_epoch, history, on_epoch_end, desc=""):
-        def cb(e, hist):
-            on_epoch_end(e, hist)
-            if (lvl, e) == (level, epoch):
-                raise KeyboardInterrupt
-        return original(self, lvl, start_epoch, history, cb, desc)
-
-    monkeypatch.setattr(LevelTrainer, "train", train)
-
-
 def _corrupt(path: Path) -> None:
     path.write_bytes(b"garbage")
 
@@ -271,10 +245,8 @@ def test_every_redo_message_is_true(tmp_path, capsys, reference, name, damage, n
     assert rows(root) == rows(reference) and same_weights(root, reference, 2)
 
 
-def test_a_corrupt_checkpoint_message_is_true(tmp_path, capsys, monkeypatch, reference):
-    stop_after(monkeypatch, 1, 2)
-    assert main(tiny_argv(tmp_path)) == 130
-    monkeypatch.undo()
+def test_a_corrupt_checkpoint_message_is_true(tmp_path, capsys, reference):
+    assert main(tiny_argv(tmp_path), [StopAfter(1, 2)]) == 130
     root = run_root(tmp_path)
     _corrupt(root / "level_1" / "checkpoint.pt")
     capsys.readouterr()
@@ -286,11 +258,9 @@ def test_a_corrupt_checkpoint_message_is_true(tmp_path, capsys, monkeypatch, ref
     assert rows(root) == rows(reference) and same_weights(root, reference, 2)
 
 
-def test_deleting_rewind_pt_while_level_0_trains_retrains_level_0_from_its_start(tmp_path, monkeypatch, capsys,
-                                                                                  reference):
-    stop_after(monkeypatch, 0, 2)  # rewind.pt (epoch 1) and the checkpoint after epoch 2 are written
-    assert main(tiny_argv(tmp_path)) == 130
-    monkeypatch.undo()
+def test_deleting_rewind_pt_while_level_0_trains_retrains_level_0_from_its_start(tmp_path, capsys, reference):
+    # rewind.pt (epoch 1) and the checkpoint after epoch 2 are written
+    assert main(tiny_argv(tmp_path), [StopAfter(0, 2)]) == 130
     root = run_root(tmp_path)
     (root / "level_0" / "rewind.pt").unlink()
     capsys.readouterr()
@@ -328,11 +298,10 @@ def test_stale_temporary_files_are_removed_at_the_next_start(tmp_path, capsys):
     assert str(stale[1]) in capsys.readouterr().err
 
 
-def test_results_list_every_finished_level_whatever_rounds(tmp_path, monkeypatch):
+def test_results_list_every_finished_level_whatever_rounds(tmp_path):
     run(parse_args(tiny_argv(tmp_path)))
     root = run_root(tmp_path)
     before = rows(root)
-    refuse_trained(monkeypatch, set())
-    records = run(parse_args(tiny_argv(tmp_path, "--rounds", "1")))
+    records = run(parse_args(tiny_argv(tmp_path, "--rounds", "1")), [Trained(allowed=set())])
     assert [r["level"] for r in records] == [0, 1] and rows(root) == before
     assert len((root / "results.csv").read_text().splitlines()) == 3

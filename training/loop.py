@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
@@ -13,11 +13,12 @@ from tqdm import tqdm
 
 import augment
 from datasets import ImageDataset
-from lottery.hparams import Hparams
 from pruning import Mask
 from training.advprop import AdvProp
 from training.batches import DeviceBatches, HostBatches, steps_per_chunk, steps_per_epoch
+from training.config import RuntimeConfig, TrainConfig
 from training.evaluate import confusion
+from training.hooks import TrainHook
 from training.metrics import summarise
 from training.schedule import lr_at
 from training.sgd import SGD
@@ -38,13 +39,13 @@ EpochCallback = Callable[[int, list[dict]], None]
 COMPILE_MIN_STEPS = 10_000
 
 
-def auto_compile(hp: Hparams, device: torch.device, train_images: int | None) -> str:
+def auto_compile(config: RuntimeConfig, device: torch.device, train_images: int | None) -> str:
     """What ``--compile auto`` means for a level of ``train_images`` (None: unknown, e.g. evaluation only)."""
     if device.type != "cuda":
         return "off"
     if train_images is None or not has_triton():  # torch.compile needs Triton on CUDA
         return "graph"
-    steps = steps_per_epoch(train_images, hp.training.batch_size) * hp.training.epochs
+    steps = steps_per_epoch(train_images, config.batch_size) * config.epochs
     return "full" if steps >= COMPILE_MIN_STEPS else "graph"
 
 
@@ -76,15 +77,15 @@ class Environment:
     compile: str
 
     @classmethod
-    def resolve(cls, hp: Hparams, device: torch.device, train_images: int | None = None) -> "Environment":
+    def resolve(cls, config: RuntimeConfig, device: torch.device, train_images: int | None = None) -> "Environment":
         """Resolve the ``auto`` settings (``--compile auto`` from the size of the training set, ``train_images``:
         see ``auto_compile``); on CUDA also turn on cuDNN autotuning (``cudnn.benchmark``), which pays here because
         every training batch has the same shape."""
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True
-        precision = resolve_precision(hp.training.precision, device)
-        data_path = hp.job.data_path if hp.job.data_path != "auto" else ("gpu" if device.type == "cuda" else "cpu")
-        compile_mode = hp.job.compile if hp.job.compile != "auto" else auto_compile(hp, device, train_images)
+        precision = resolve_precision(config.precision, device)
+        data_path = config.data_path if config.data_path != "auto" else ("gpu" if device.type == "cuda" else "cpu")
+        compile_mode = config.compile if config.compile != "auto" else auto_compile(config, device, train_images)
         if compile_mode == "graph" and device.type != "cuda":
             raise UserError("--compile graph needs a CUDA device")
         return cls(device, precision, device.type == "cuda" and precision == "bf16", data_path, compile_mode)
@@ -97,17 +98,26 @@ class Environment:
                 "code_version": code_version()}
 
 
+@dataclass
+class Trained:
+    """What ``LevelTrainer.train`` returns: one record per epoch (the resumed ones included), and the metrics of
+    the last test evaluation (``training.metrics.summarise``)."""
+    history: list[dict]
+    test: dict
+
+
 class LevelTrainer:
     """Owns the optimizer, batches and step function for one level of one run.
 
     ``model`` must already hold the level's starting weights with the mask applied; ``train`` runs epochs
     ``[start_epoch, epochs)`` on the global step schedule, so a level rewound to epoch N resumes the learning
-    rate exactly where level 0 was after N epochs.
+    rate exactly where level 0 was after N epochs. ``hooks`` are called at the loop's events (``training.hooks``).
     """
 
-    def __init__(self, model: nn.Module, mask: Mask, data: ImageDataset, hp: Hparams, env: Environment):
-        self.model, self.hp, self.env, self.data = model, hp, env, data
-        t = hp.training
+    def __init__(self, model: nn.Module, mask: Mask, data: ImageDataset, config: TrainConfig, env: Environment,
+                 hooks: Sequence[TrainHook] = ()):
+        self.model, self.config, self.env, self.data, self.hooks = model, config, env, data, tuple(hooks)
+        t = config
         # AdvProp's auxiliary BatchNorms start as copies of the model's, as the level starts (after the rewind)
         self.advprop = AdvProp(model, t.advprop_eps / 255, t.advprop_step_size / 255, t.advprop_steps,
                                t.advprop_start == "random") if t.advprop else None
@@ -117,7 +127,7 @@ class LevelTrainer:
         if env.data_path == "gpu":
             self.batches = DeviceBatches(data.x_train, data.y_train, env.device)
         else:
-            self.batches = HostBatches(data.x_train, data.y_train, env.device, hp.job.workers)
+            self.batches = HostBatches(data.x_train, data.y_train, env.device, t.workers)
         # with --data-path cpu the test set stays in host memory too; evaluation copies it batch by batch
         test_home = env.device if env.data_path == "gpu" else torch.device("cpu")
         self.x_test, self.y_test = data.x_test.to(test_home), data.y_test.to(test_home)
@@ -127,13 +137,12 @@ class LevelTrainer:
         self.use_graphs = env.compile != "off" and env.device.type == "cuda"
         trained = torch.compile(model) if env.compile == "full" else model
         update = masked_update(self.optimizer, self.apply_mask)
-        self.step = TrainStep(trained, self.optimizer, update, data.num_classes, hp.data.mixup, hp.data.cutmix,
+        self.step = TrainStep(trained, self.optimizer, update, data.num_classes, t.mixup, t.cutmix,
                               env.device, env.precision, env.channels_last, self.advprop)
         # training images per class, for the many/medium/few-shot accuracies of long-tailed runs
         self.shot_counts = (torch.bincount(data.y_train, minlength=data.num_classes).tolist()
-                            if hp.data.long_tail != "none" else None)
-        self.last_test: dict = {}  # the latest evaluation's metrics (training.metrics.summarise)
-        policy = augment.build(hp.data.augment, data.image_size, hp.data.cutout, data.crop,
+                            if t.long_tail else None)
+        policy = augment.build(t.augment, data.image_size, t.cutout, data.crop,
                                data.vflip).to(env.device)
         identity = len(policy) == 0  # "none" without Cutout: nothing to compile or capture
         self.augment: Callable[[torch.Tensor], torch.Tensor] = policy
@@ -169,48 +178,63 @@ class LevelTrainer:
         confusion counts accumulate on the device and are read once."""
         counts = confusion(self.model, self.x_test, self.y_test, self.data.num_classes, self.env.device,
                            self.env.precision, self.env.channels_last)
-        self.last_test = summarise(counts.cpu().numpy(), self.shot_counts)
-        return self.last_test
+        return summarise(counts.cpu().numpy(), self.shot_counts)
 
     def run_epoch(self, epoch: int) -> dict:
         """Train one epoch (global steps ``epoch * steps_per_epoch ...``); returns its training metrics.
 
         The only host synchronisation is reading the accumulated loss and accuracy at the end.
         """
-        t = self.hp.training
+        t = self.config
         global_step = epoch * self.steps_per_epoch
         for x_chunk, y_chunk in self.batches.epoch(t.batch_size, self.chunk_steps):
             for x, y in zip(self.augment(x_chunk).split(t.batch_size), y_chunk.split(t.batch_size)):
                 self.optimizer.set_lr(lr_at(global_step, self.total_steps, t.lr, t.schedule))
                 self.step_fn(x, y)(x, y)
                 global_step += 1
+            for hook in self.hooks:
+                hook.on_chunk_end(self)
         metrics = self.step.metric_tensors()
         loss_sum, correct = torch.stack([m.double() for m in metrics]).tolist()  # the epoch's one sync
         for m in metrics:
             m.zero_()
         return {"epoch": epoch + 1, "train_loss": loss_sum / self.steps_per_epoch,
-                "train_acc": correct / (self.steps_per_epoch * t.batch_size), "test_acc": None,
-                "test_balanced_acc": None}
+                "train_acc": correct / (self.steps_per_epoch * t.batch_size)}
 
-    def train(self, level: int, start_epoch: int, history: list[dict], on_epoch_end: EpochCallback,
-              desc: str = "") -> list[dict]:
-        """Run epochs ``[start_epoch, epochs)``, appending one record per epoch to ``history``."""
-        t, job = self.hp.training, self.hp.job
+    def evaluates_after(self, epoch: int) -> bool:
+        """Whether the test set is evaluated after epoch ``epoch`` (counted from 1): every --eval-every epochs
+        and at the level's end."""
+        t = self.config
+        return epoch == t.epochs or (t.eval_every > 0 and epoch % t.eval_every == 0)
+
+    def train(self, level: int, start_epoch: int, history: Sequence[dict] = (),
+              on_epoch_end: EpochCallback | None = None, desc: str = "") -> Trained:
+        """Run epochs ``[start_epoch, epochs)`` after the ``history`` of the epochs before (a resumed level's);
+        ``on_epoch_end(epoch, history so far)`` is the caller's own work after each epoch, before the hooks'."""
+        t = self.config
+        history, test = list(history), {}
         self.model.train()
+        for hook in self.hooks:
+            hook.on_level_start(self, level, start_epoch)
         bar = tqdm(range(start_epoch, t.epochs), desc=desc or f"level {level}", initial=start_epoch,
                    total=t.epochs, leave=False, dynamic_ncols=True)
         for epoch in bar:
             started = time.perf_counter()
-            record = self.run_epoch(epoch)
-            if not math.isfinite(record["train_loss"]):
-                raise DivergenceError(level, epoch, record["train_loss"])
-            if epoch + 1 == t.epochs or (job.eval_every > 0 and (epoch + 1) % job.eval_every == 0):
+            train = self.run_epoch(epoch)
+            if not math.isfinite(train["train_loss"]):
+                raise DivergenceError(level, epoch, train["train_loss"])
+            evaluated = self.evaluates_after(epoch + 1)
+            if evaluated:
                 test = self.test_metrics()
-                record["test_acc"], record["test_balanced_acc"] = test["test_acc"], test["test_balanced_acc"]
-            record["seconds"] = time.perf_counter() - started
+            record = {**train, "test_acc": test["test_acc"] if evaluated else None,
+                      "test_balanced_acc": test["test_balanced_acc"] if evaluated else None,
+                      "seconds": time.perf_counter() - started}
             history.append(record)
             bar.set_postfix(loss=f"{record['train_loss']:.3f}", acc=f"{record['train_acc']:.3f}",
                             test="-" if record["test_acc"] is None else f"{record['test_acc']:.3f}")
-            on_epoch_end(epoch + 1, history)
+            if on_epoch_end is not None:
+                on_epoch_end(epoch + 1, history)
+            for hook in self.hooks:
+                hook.on_epoch_end(self, level, epoch + 1, history)
         bar.close()
-        return history
+        return Trained(history, test)
