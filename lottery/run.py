@@ -8,7 +8,7 @@
     model = run.load_level_model(level)        # a finished level's network, for evaluation
 
 The IMP loop and its baselines (``lottery/runner.py``) and ``--reinit`` (``lottery/reinit.py``) are built on it,
-and so are the tools (``scripts/bench.py``) and the tests, which watch or interrupt training through ``hooks``
+and so are the tools (``bench/bench.py``) and the tests, which watch or interrupt training through ``hooks``
 (``training.hooks.TrainHook``) rather than by patching the trainer. Every training-level resumes from its last
 checkpoint with the saved RNG state, reproducing the uninterrupted run exactly on the CPU (tested). On CUDA the
 warm-up steps before graph capture draw random numbers too, so a resumed level continues with other augmentation

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from sweep.local import run_local, visible_gpus
-from sweep.plan import Knobs, plan
+from sweep.plan import Knobs, packs, plan
 from sweep.slurm import submit
 from utils.errors import UserError
 
@@ -34,9 +34,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out = Path(knobs.out) / args.prefix
     todo = [r for r in runs if not r.finished]
+    jobs = packs(todo, knobs.pack)  # PACK=N: the runs that can share a process, N at a time
     if knobs.dry_run and knobs.launcher == "local":
-        for run in runs:
+        for run in runs if knobs.pack == 1 else [r for r in runs if r.finished]:
             print(f"{run.shell()}  > {run.log}{'  # finished' if run.finished else ''}")
+        for job in jobs if knobs.pack > 1 else []:
+            print(f"{job.shell()}  > {job.log}")
         return 0
     print(f"sweep {args.prefix}: {len(runs)} runs ({len(runs) - len(todo)} finished already, {len(todo)} to train)"
           f" -> {out}", flush=True)
@@ -45,16 +48,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if knobs.launcher == "slurm":
         try:
-            job = submit(todo, args.prefix, Path(knobs.out), knobs.jobs, knobs.sbatch_args, knobs.dry_run)
+            job = submit(jobs, args.prefix, Path(knobs.out), knobs.jobs, knobs.sbatch_args, knobs.dry_run)
         except UserError as err:
             print(f"sweep: error: {err}", file=sys.stderr)
             return 1
         if job is not None:
-            print(f"submitted job array {job} ({len(todo)} tasks). Follow it: squeue -j {job}; each run's output: "
+            print(f"submitted job array {job} ({len(jobs)} tasks, {len(todo)} runs). Follow it: squeue -j {job}; each run's output: "
                   f"{out}/<run-id>.log\nwhen it is done, {report_hint(out)}")
         return 0
     try:
-        failed = run_local(todo, knobs.jobs or 1, visible_gpus(os.environ))
+        failed = run_local(jobs, knobs.jobs or 1, visible_gpus(os.environ))
     except KeyboardInterrupt:
         print(f"\nsweep {args.prefix}: interrupted; rerun the same command to resume (finished runs and levels are "
               f"kept)", file=sys.stderr)

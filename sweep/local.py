@@ -1,4 +1,5 @@
-"""Running a sweep's runs on this machine, ``jobs`` at a time, each in its own process with its own log.
+"""Running a sweep's runs on this machine, ``jobs`` at a time, each in its own process with its own log (or, with
+``PACK=N``, each pack of runs in one process: ``sweep.plan.Pack``; a pack counts as one of the ``jobs``).
 
 A failing run does not stop the others; the caller gets the failed ones back. With several GPUs visible, each
 run starting gets the GPU with the fewest runs on it (``CUDA_VISIBLE_DEVICES``), which is round-robin when runs
@@ -15,7 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Mapping, TextIO
 
-from sweep.plan import REPO, Run
+from sweep.plan import REPO, Pack, Run
 
 
 def cpu_threads(jobs: int, environ: Mapping[str, str]) -> int | None:
@@ -46,7 +47,7 @@ def duration(seconds: float) -> str:
 
 @dataclass
 class _Running:
-    run: Run
+    run: Run | Pack
     index: int
     process: subprocess.Popen
     log: TextIO
@@ -54,8 +55,9 @@ class _Running:
     gpu: str | None
 
 
-def run_local(runs: list[Run], jobs: int, gpus: list[str], out: TextIO = sys.stdout) -> list[Run]:
-    """Train ``runs``, ``jobs`` at a time; print one line when each starts and ends; return the failed ones."""
+def run_local(runs: list[Run | Pack], jobs: int, gpus: list[str], out: TextIO = sys.stdout) -> list[Run]:
+    """Train ``runs`` (runs or packs), ``jobs`` at a time; print one line when each starts and ends; return the
+    runs that failed (of a pack that failed, those not finished)."""
     total, waiting, running, failed = len(runs), list(enumerate(runs, 1)), [], []
 
     def say(text: str) -> None:
@@ -93,7 +95,7 @@ def run_local(runs: list[Run], jobs: int, gpus: list[str], out: TextIO = sys.std
                 if r.process.returncode == 0:
                     say(f"done   {r.index}/{total}  {r.run.label}  {took}")
                 else:
-                    failed.append(r.run)
+                    failed += [r.run] if isinstance(r.run, Run) else [x for x in r.run.runs if not x.finished_now()]
                     say(f"FAILED {r.index}/{total}  {r.run.label}  exit {r.process.returncode} after {took}  "
                         f"log: {r.run.log}")
     except KeyboardInterrupt:  # the runs got the terminal's Ctrl-C too; let them save and stop

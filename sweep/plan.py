@@ -3,7 +3,9 @@
 A run script queues runs by their result-affecting flags only; everything else comes from the environment
 (``Knobs``): each run is expanded per seed, then the QUICK preset, EXTRA, --data-root and --out are appended, in
 that order, so EXTRA overrides the preset and the script (argparse keeps the last value of a flag). Each run's id,
-and so its directory and whether it is finished, is computed here with the same code main_imp.py uses.
+and so its directory and whether it is finished, is computed here with the same code main_imp.py uses. With
+``PACK=N``, ``packs`` groups the runs still to train that can share a process (``lottery.pack.pack_key``) N at a
+time.
 """
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from lottery.cli import parse_args
+from lottery.hparams import Hparams
+from lottery.pack import pack_key
 from lottery.run_dir import RunDir
 from utils.errors import UserError
 
@@ -41,6 +45,7 @@ class Knobs:
     jobs: int | None = None  # None: not set (local: 1 at a time; SLURM: no limit on the array)
     launcher: str = "local"
     sbatch_args: tuple[str, ...] = ()
+    pack: int = 1  # runs trained together in one process (lottery/pack.py)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], caller_dir: str | None = None) -> "Knobs":
@@ -61,13 +66,16 @@ class Knobs:
         jobs = env.get("JOBS", "")
         if jobs and (not jobs.isdigit() or int(jobs) < 1):
             raise UserError(f"JOBS must be a whole number >= 1, got {jobs!r}")
+        pack = env.get("PACK", "") or "1"
+        if not pack.isdigit() or int(pack) < 1:
+            raise UserError(f"PACK must be a whole number >= 1, got {pack!r}")
         launcher = env.get("LAUNCHER", "") or "local"
         if launcher not in ("local", "slurm"):
             raise UserError(f"LAUNCHER must be local or slurm, got {launcher!r}")
         return cls(seeds=seeds, extra=_words(env, "EXTRA"), data_root=path("DATA_ROOT"),
                    out=path("OUT") or cls.out, dry_run=env.get("DRY_RUN", "") not in ("", "0"),
                    quick=env.get("QUICK", "") not in ("", "0"), jobs=int(jobs) if jobs else None,
-                   launcher=launcher, sbatch_args=_words(env, "SBATCH_ARGS"))
+                   launcher=launcher, sbatch_args=_words(env, "SBATCH_ARGS"), pack=int(pack))
 
 
 def _words(env: Mapping[str, str], name: str) -> tuple[str, ...]:
@@ -86,17 +94,73 @@ class Run:
     run_id: str
     run_dir: Path
     finished: bool       # every planned level has its metrics.json
+    pack_key: tuple = ()  # runs with equal keys can share a pack
 
     @property
     def log(self) -> Path:
         """The run's console output, beside its run directory."""
         return self.run_dir.with_name(self.run_id + ".log")
 
+    @property
+    def runs(self) -> tuple["Run", ...]:
+        return (self,)
+
     def command(self) -> list[str]:
         return [sys.executable, "main_imp.py", *self.argv]
 
     def shell(self) -> str:
         return shlex.join(["python", "main_imp.py", *self.argv])
+
+    def finished_now(self) -> bool:
+        return is_finished(parse_args(list(self.argv)))
+
+
+@dataclass(frozen=True)
+class Pack:
+    """Runs trained together in one process, taking turns (``python -m sweep.pack``): what a sweep starts, or a
+    SLURM array task trains, in place of one run when PACK > 1. Each run still writes its own log."""
+    runs: tuple[Run, ...]
+
+    @property
+    def label(self) -> str:
+        return f"pack of {len(self.runs)}: " + "; ".join(r.label for r in self.runs)
+
+    @property
+    def log(self) -> Path:
+        """The pack's own lines (which run ended how); each run's output is in its own log."""
+        first = self.runs[0]
+        return first.run_dir.with_name(f"pack-{first.run_id}+{len(self.runs) - 1}.log")
+
+    def _args(self) -> list[str]:
+        return [a for r in self.runs for a in (str(r.log), shlex.join(r.argv))]
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "sweep.pack", *self._args()]
+
+    def shell(self) -> str:
+        return shlex.join(["python", "-m", "sweep.pack", *self._args()])
+
+
+def is_finished(hp: Hparams) -> bool:
+    """Whether every level --rounds asks for has its metrics.json."""
+    run_dir = RunDir(hp)
+    return all(run_dir.finished_record(k) is not None for k in range(hp.job.rounds))
+
+
+def packs(runs: Sequence[Run], size: int) -> list[Run | Pack]:
+    """``runs`` in packs of up to ``size`` that can share a process (equal ``pack_key``), in the order of each
+    pack's first run; a run left alone stays a plain run, and ``size`` 1 changes nothing."""
+    if size <= 1:
+        return list(runs)
+    groups: dict[tuple, list[list[Run]]] = {}
+    order: list[list[Run]] = []
+    for run in runs:
+        chunks = groups.setdefault(run.pack_key, [])
+        if not chunks or len(chunks[-1]) == size:
+            chunks.append([])
+            order.append(chunks[-1])
+        chunks[-1].append(run)
+    return [Pack(tuple(chunk)) if len(chunk) > 1 else chunk[0] for chunk in order]
 
 
 def own_seed(flags: Sequence[str]) -> int | None:
@@ -150,7 +214,6 @@ def plan(prefix: str, specs: Sequence[Sequence[str]], knobs: Knobs) -> list[Run]
                 print(f"sweep: skipping a repeated run ({shlex.join(flags)}, seed {seed})", file=sys.stderr)
                 continue
             seen.add(hp.run_id())
-            finished = all(run_dir.finished_record(k) is not None for k in range(hp.job.rounds))
             label = shlex.join(flags) + ("" if seed_of_run is not None else f" [seed {seed}]")
-            runs.append(Run(label, argv, hp.run_id(), run_dir.root, finished))
+            runs.append(Run(label, argv, hp.run_id(), run_dir.root, is_finished(hp), pack_key(hp)))
     return runs

@@ -1,4 +1,5 @@
-"""Submitting a sweep as one SLURM job array: one array task per run that is not finished yet.
+"""Submitting a sweep as one SLURM job array: one array task per run that is not finished yet (with ``PACK=N``,
+one task per pack of runs: ``sweep.plan.Pack``).
 
 The batch script is self-contained (one ``case`` branch per task, the exact main_imp.py command and its log),
 so what runs is what ``DRY_RUN=1 LAUNCHER=slurm`` prints. Resubmitting is safe: finished runs are left out of
@@ -11,12 +12,11 @@ from __future__ import annotations
 
 import shlex
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Sequence
 
-from sweep.plan import REPO, Run
+from sweep.plan import REPO, Pack, Run
 from utils.errors import UserError
 
 
@@ -24,20 +24,19 @@ def job_name(prefix: str) -> str:
     return f"sweep-{prefix}"
 
 
-def batch_script(runs: Sequence[Run], prefix: str, slurm_dir: Path, jobs: int | None) -> str:
+def batch_script(runs: Sequence[Run | Pack], prefix: str, slurm_dir: Path, jobs: int | None) -> str:
     limit = f"%{jobs}" if jobs else ""
     lines = ["#!/usr/bin/env bash",
              f"#SBATCH --job-name={job_name(prefix)}",
              f"#SBATCH --array=0-{len(runs) - 1}{limit}",
              f"#SBATCH --output={slurm_dir}/%A_%a.out",
-             f"# {len(runs)} runs of sweep {prefix}; each task trains one run and appends its console output to the",
-             "# run's log, beside its run directory.",
+             f"# {len(runs)} tasks of sweep {prefix}; each task trains one run (or one pack of runs) and appends its",
+             "# console output to the run's log (or the pack's), beside the run directories.",
              f"cd {shlex.quote(str(REPO))}",
              'case "$SLURM_ARRAY_TASK_ID" in']
-    python = shlex.quote(sys.executable)
     for i, run in enumerate(runs):
         lines.append(f"    {i}) log={shlex.quote(str(run.log))}")
-        lines.append(f"       set -- {python} main_imp.py {shlex.join(run.argv)} ;;")
+        lines.append(f"       set -- {shlex.join(run.command())} ;;")
     lines += ['    *) echo "no run for array task $SLURM_ARRAY_TASK_ID" >&2; exit 2 ;;',
               "esac",
               'echo "== $(date "+%Y-%m-%d %H:%M:%S") job ${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID} on '
@@ -63,7 +62,7 @@ def queued_jobs(prefix: str, sweep_dir: Path) -> list[str]:
                    if comment == str(sweep_dir)})
 
 
-def submit(runs: Sequence[Run], prefix: str, out: Path, jobs: int | None, sbatch_args: Sequence[str],
+def submit(runs: Sequence[Run | Pack], prefix: str, out: Path, jobs: int | None, sbatch_args: Sequence[str],
            dry_run: bool) -> str | None:
     """Submit ``runs`` (the unfinished ones) as one array and return its job id; with ``dry_run`` print the
     sbatch command and the batch script instead."""

@@ -13,7 +13,7 @@ SCRIPTS = REPO / "scripts"
 # a run of a few seconds on a CPU: synthetic data, a width-4 ResNet-18, 2 levels of 2 epochs
 TINY_RUN = ("--dataset synthetic --per-class 10 --width 4 --rounds 2 --epochs 2 --batch-size 50 --rewind epoch:1 "
             "--eval-every 0 --device cpu")
-KNOBS = ("SEEDS", "EXTRA", "DATA_ROOT", "OUT", "DRY_RUN", "QUICK", "JOBS", "LAUNCHER", "SBATCH_ARGS",
+KNOBS = ("SEEDS", "EXTRA", "DATA_ROOT", "OUT", "DRY_RUN", "QUICK", "JOBS", "PACK", "LAUNCHER", "SBATCH_ARGS",
          "SWEEP_CALLER_DIR", "CUDA_VISIBLE_DEVICES")
 
 
