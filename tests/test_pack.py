@@ -29,15 +29,17 @@ def argv(out: Path, variant: tuple[str, ...], *extra: str) -> list[str]:
 
 
 def without_timings(value):
+    """``value`` without its timings, nor job.json's ``out`` (the packed and the lone runs write to two folders)."""
     if isinstance(value, dict):
-        return {k: without_timings(v) for k, v in value.items() if k != "seconds"}
+        return {k: without_timings(v) for k, v in value.items() if k not in ("seconds", "out")}
     if isinstance(value, list):
         return [without_timings(v) for v in value]
     return value
 
 
 def assert_same_files(root: Path, reference: Path) -> None:
-    """Every file of ``root`` equals ``reference``'s, timings apart (results.csv's seconds column, ``seconds``)."""
+    """Every file of ``root`` equals ``reference``'s, timings apart (results.csv's seconds column, ``seconds``) and
+    the output folder job.json names."""
     names = sorted(p.relative_to(reference) for p in reference.rglob("*") if p.is_file())
     assert sorted(p.relative_to(root) for p in root.rglob("*") if p.is_file()) == names
     for name in names:
