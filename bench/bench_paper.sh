@@ -12,14 +12,16 @@
 #   profile  bench/profile_step.py at 100% with the default settings (PROFILE=1)
 #   one      1% of CIFAR-10 (50 images per class): seconds per epoch and one whole level, for each compile mode
 #   imp      one complete 16-level IMP run at 1% through main_imp.py, timed end to end
+#   pack     bench/bench_jobs.py: N = 1, 2, 4, 8 runs one after another, at once (JOBS) and packed (PACK), at 1%
+#            and at 100% (tiled) (PACK=1)
 #
 #   bash bench/bench_paper.sh DATA_ROOT [OUT]      # DATA_ROOT holds cifar10.npz (full set or a cut)
 #
 # Knobs (environment): COMPILE_MODES (default "off graph full"), TILE (default 100), EXTRA (flags added to every
 # run, e.g. "--device cpu --width 4 --epochs 2" for a quick check on a CPU with COMPILE_MODES=off), LIMIT
 # (seconds each step may take, default 300), CHECK=0 (skip the check), CHECK_STAGES (default all), STAGE_LIMIT
-# (seconds per check stage, default 60), TESTS=1, SPEEDUPS=1, PROFILE=1, LOGS (default OUT/logs), PYTHON
-# (default python, else python3).
+# (seconds per check stage, default 60), TESTS=1, SPEEDUPS=1, PROFILE=1, PACK=1 (with PACK_JOBS, default
+# "1 2 4 8"), LOGS (default OUT/logs), PYTHON (default python, else python3).
 set -uo pipefail
 root=${1:?usage: bash bench/bench_paper.sh DATA_ROOT [OUT]}
 out=${2:-runs/bench_paper}
@@ -30,7 +32,7 @@ stage_limit=${STAGE_LIMIT:-60}
 tile=${TILE:-100}
 logs=${LOGS:-$out/logs}
 mkdir -p "$logs"
-rm -f "$logs"/{check,tests,full,speedups,profile,one,imp}.log  # the summary reads this run's logs only
+rm -f "$logs"/{check,tests,full,speedups,profile,one,imp,pack_one,pack_full}.log  # the summary reads this run's logs only
 recipe="--data-root $root --per-class 50 --augment autoaug --cutout --eval-every 0 ${EXTRA:-}"
 cases=()
 for mode in ${COMPILE_MODES:-off graph full}; do
@@ -64,6 +66,8 @@ finish() {
     [[ -f $logs/one.log ]] && { echo "1% of CIFAR-10:"; grep '^|' "$logs/one.log"; }
     [[ -f $logs/profile.log ]] && grep -E '^(SGD update|whole step)' "$logs/profile.log"
     [[ -f $logs/imp.log ]] && grep '^IMP run' "$logs/imp.log"
+    [[ -f $logs/pack_one.log ]] && { echo "runs packed, 1%:"; grep '^|' "$logs/pack_one.log"; }
+    [[ -f $logs/pack_full.log ]] && { echo "runs packed, 100% (1% x $tile):"; grep '^|' "$logs/pack_full.log"; }
     return 0
 }
 
@@ -97,5 +101,13 @@ done
 step imp "$limit" bash -c 'started=$(date +%s.%N); "$0" main_imp.py $1 --out "$2" &&
     echo "IMP run at 1%: $(awk "BEGIN {printf \"%.1f\", $(date +%s.%N) - $started}") s in all, results in $2"' \
     "$py" "$recipe" "$out"
+if [[ ${PACK:-0} == 1 ]]; then
+    echo "== several runs on one device: one after another, JOBS, PACK =="
+    # shellcheck disable=SC2086  # PACK_JOBS is a list of numbers
+    step pack_one "$limit" "$py" bench/bench_jobs.py --common "$recipe" --jobs ${PACK_JOBS:-1 2 4 8} --epochs 20
+    # shellcheck disable=SC2086
+    step pack_full "$limit" "$py" bench/bench_jobs.py --common "$recipe" --jobs ${PACK_JOBS:-1 2 4 8} --epochs 2 \
+        --tile "$tile"
+fi
 finish
 exit $failed

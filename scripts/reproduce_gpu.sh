@@ -5,7 +5,10 @@
 # level and the best ticket of the tickets, and the small files and summaries into results/cifar10_gpu/.
 # Runs train one after another, cheapest and most needed first (1% before 2%, tickets before controls), so a
 # reproduction cut off by a time limit leaves whole runs, each usable; rerunning resumes. Knobs as for every run
-# script (DATA_ROOT, OUT, JOBS, QUICK, DRY_RUN, LAUNCHER=slurm) and RESULTS, EVAL_WHERE (scripts/lib/reproduce.sh).
+# script (DATA_ROOT, OUT, JOBS, PACK, QUICK, DRY_RUN, LAUNCHER=slurm) and RESULTS, EVAL_WHERE
+# (scripts/lib/reproduce.sh). PACK=4 trains each fraction's four runs (the same shapes) in one process, each as
+# alone; whether that beats one run at a time on one GPU is what bench/bench_jobs.py measures, not yet done on a
+# GPU, so the default and the estimate below stay one run at a time.
 source "$(dirname "${BASH_SOURCE[0]}")/lib/sweep.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/lib/reproduce.sh"
 

@@ -66,11 +66,12 @@ def test_bench_main_prints_one_row_per_case(capsys):
     assert all(len(line.split("|")) == len(table[0].split("|")) for line in table)
 
 
-def test_paper_recipe_script_runs_all_three_measurements_on_a_cpu(tmp_path):
-    """bench/bench_paper.sh with its knobs turned down: both tables and a complete IMP run."""
+def test_paper_recipe_script_runs_all_its_measurements_on_a_cpu(tmp_path):
+    """bench/bench_paper.sh with its knobs turned down: both tables, a complete IMP run, the packing tables."""
     extra = "--device cpu --dataset synthetic --per-class 10 --width 4 --epochs 2 --rewind epoch:1 --rounds 2 " \
             "--batch-size 50"
-    env = {**os.environ, "COMPILE_MODES": "off", "TILE": "2", "EXTRA": extra, "CHECK": "0"}
+    env = {**os.environ, "COMPILE_MODES": "off", "TILE": "2", "EXTRA": extra, "CHECK": "0", "PACK": "1",
+           "PACK_JOBS": "1"}
     done = subprocess.run(["bash", str(BENCH.parent / "bench_paper.sh"), "unused", str(tmp_path)], env=env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -79,11 +80,14 @@ def test_paper_recipe_script_runs_all_three_measurements_on_a_cpu(tmp_path):
         assert heading in out
     # every step's whole output is in its log; the summary at the end names each step and its exit status
     summary = out.split("== summary")[1]
-    assert [line.split(":")[0] for line in summary.splitlines()[1:4]] == ["full", "one", "imp"]
-    assert all(": exit 0 in " in line for line in summary.splitlines()[1:4])
+    assert [line.split(":")[0] for line in summary.splitlines()[1:6]] == ["full", "one", "imp", "pack_one",
+                                                                          "pack_full"]
+    assert all(": exit 0 in " in line for line in summary.splitlines()[1:6])
     assert "(measured, 2 epochs)" in summary and "(estimated, 2 epochs)" in summary
     assert "IMP run at 1%: " in summary
-    assert {p.name for p in (tmp_path / "logs").iterdir()} == {"full.log", "one.log", "imp.log"}
+    assert "runs packed, 1%:" in summary and "runs packed, 100% (1% x 2):" in summary
+    assert {p.name for p in (tmp_path / "logs").iterdir()} == {"full.log", "one.log", "imp.log", "pack_one.log",
+                                                               "pack_full.log"}
     (results,) = tmp_path.glob("*/results.json")
     assert [r["level"] for r in json.loads(results.read_text())["levels"]] == [0, 1]
 
@@ -117,8 +121,10 @@ def test_bench_jobs_times_runs_one_after_another_and_at_once(capsys):
     table = capsys.readouterr().out.split("| N |")[1].splitlines()[2:]
     assert [line.split("|")[1].strip() for line in table] == ["1", "2"]
     for line in table:
-        sequential, together, speedup = (float(c.strip().rstrip("x")) for c in line.split("|")[2:5])
+        sequential, together, speedup, packed, packed_speedup = (float(c.strip().rstrip("x"))
+                                                                 for c in line.split("|")[2:7])
         assert sequential > 0 and together > 0 and speedup == pytest.approx(together / sequential, rel=0.02)
+        assert packed > 0 and packed_speedup == pytest.approx(packed / sequential, rel=0.02)
 
 
 def test_a_step_that_fails_is_reported_and_fails_the_script(tmp_path):

@@ -11,7 +11,7 @@ import torch
 
 from lottery.cli import parse_args
 from lottery.pack import pack_key, train_pack
-from lottery.run_dir import RunDir
+from lottery.run_dir import TRAINING_LOCK, RunDir
 from lottery.runner import run
 from sweep.plan import Knobs, Pack, packs, plan
 from training.hooks import TrainHook
@@ -38,8 +38,8 @@ def without_timings(value):
 
 
 def assert_same_files(root: Path, reference: Path) -> None:
-    """Every file of ``root`` equals ``reference``'s, timings apart (results.csv's seconds column, ``seconds``) and
-    the output folder job.json names."""
+    """Every file of ``root`` equals ``reference``'s, timings apart (results.csv's seconds column, ``seconds``),
+    the output folder job.json names and the training lock's holder line (its process and start time)."""
     names = sorted(p.relative_to(reference) for p in reference.rglob("*") if p.is_file())
     assert sorted(p.relative_to(root) for p in root.rglob("*") if p.is_file()) == names
     for name in names:
@@ -52,6 +52,8 @@ def assert_same_files(root: Path, reference: Path) -> None:
         elif name.suffix == ".csv":
             strip = lambda text: [c[:7] + c[8:] for c in (line.split(",") for line in text.splitlines())]  # noqa: E731
             assert strip(ours.read_text()) == strip(theirs.read_text()), name
+        elif name.name == TRAINING_LOCK:
+            assert ours.read_text().split()[1] == theirs.read_text().split()[1]  # the host; pid and time differ
         else:
             assert ours.read_bytes() == theirs.read_bytes(), name
 
