@@ -5,13 +5,12 @@ import argparse
 import dataclasses
 import math
 import os
-import sys
 import typing
 from typing import TYPE_CHECKING, Any, NoReturn, Sequence
 
 from lottery.hparams import (RESULT_GROUPS, HparamTree, Hparams, ModelHparams, PruningHparams, TrainingHparams,
                              parse_rewind_epoch)
-from utils.errors import UserError
+from utils.errors import UserError, exit_status
 from utils.lock import release_all
 
 if TYPE_CHECKING:
@@ -184,15 +183,10 @@ def parse_args(argv: Sequence[str] | None = None) -> Hparams:
 def main(argv: Sequence[str] | None = None, hooks: Sequence[TrainHook] = ()) -> int:
     """``main_imp.py``: parse, validate and train; ``hooks`` watch the training (tests, tools)."""
     from lottery.runner import run  # imported late: --help and bad flags need no torch start-up
+
+    def body() -> None:
+        run(parse_args(argv), hooks)
     try:
-        hp = parse_args(argv)
-        run(hp, hooks)
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("\ninterrupted: rerun the same command to resume from the last checkpoint", file=sys.stderr)
-        return 130
+        return exit_status(body)
     finally:
         release_all()  # the run directory's training lock: in-process callers (tests, a notebook) may start again
-    return 0

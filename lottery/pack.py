@@ -28,8 +28,9 @@ from pathlib import Path
 from typing import Callable, Iterator, Sequence, TextIO
 
 from lottery.hparams import Hparams
+from lottery.run_dir import RunDir
 from training.hooks import TrainHook
-from utils.errors import UserError
+from utils.errors import UserError, exit_status
 from utils.seeding import rng_state, set_rng_state
 
 
@@ -189,19 +190,16 @@ def train_pack(hps: Sequence[Hparams], logs: Sequence[Path | None],
         log = open(logs[i], "a") if logs[i] is not None else None
         for s in streams if log is not None else ():
             s.targets[threading.get_ident()] = log
-        try:
+        def train_one() -> None:
             outcomes[i].records = train(hps[i], [turn, *(hooks[i] if hooks else ())])
-            outcomes[i].status = 0
-        except UserError as err:
-            print(f"error: {err}", file=sys.stderr)
-            outcomes[i].status = 2
-        except KeyboardInterrupt:
-            print("\ninterrupted: rerun the same command to resume from the last checkpoint", file=sys.stderr)
-            outcomes[i].status = 130
+        try:
+            outcomes[i].status = exit_status(train_one)
         except Exception:  # noqa: BLE001 (the run's log gets the traceback; the others go on)
             traceback.print_exc()
             outcomes[i].status = 1
         finally:
+            with contextlib.suppress(UserError):  # its training lock, as a run alone drops it when its process ends
+                RunDir(hps[i]).release()
             if log is not None:
                 for s in streams:
                     s.targets.pop(threading.get_ident(), None)

@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Sequence
 
 from lottery.cli import SEED_LIMIT, _check, build_parser, parse_tree
 from selfsup.hparams import SSLHparams
-from utils.errors import UserError
+from utils.errors import exit_status
 
 DESCRIPTION = ("Pretrain the architecture's backbone with SimCLR on the training images, without their labels, "
                "for main_imp.py --init-checkpoint.")
@@ -47,16 +46,11 @@ def parse_args(argv: Sequence[str] | None = None) -> SSLHparams:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from selfsup.loop import backbone_path, pretrain  # imported late: --help and bad flags need no torch start-up
-    try:
+
+    def body() -> None:
         hp = parse_args(argv)
         if hp.job.print_checkpoint:
             print(backbone_path(hp))
-            return 0
-        pretrain(hp)
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("\ninterrupted: rerun the same command to resume from the last checkpoint", file=sys.stderr)
-        return 130
-    return 0
+        else:
+            pretrain(hp)
+    return exit_status(body)

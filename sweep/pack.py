@@ -15,7 +15,7 @@ from typing import Sequence
 
 from lottery.cli import parse_args
 from lottery.pack import train_pack
-from utils.errors import UserError
+from utils.errors import exit_status
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -33,19 +33,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         with open(log, "a") as f:
             f.write(f"== {time.strftime('%Y-%m-%d %H:%M:%S')} python main_imp.py {flags}  (in a pack of "
                     f"{len(hps)})\n")
-    try:
+
+    def body() -> int:
         outcomes = train_pack(hps, logs)
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("\ninterrupted: rerun the same command to resume from the last checkpoints", file=sys.stderr)
-        return 130
-    for hp, log, outcome in zip(hps, logs, outcomes):
-        print(f"{'done' if outcome.status == 0 else f'FAILED (exit {outcome.status})'}  {hp.run_id()}  log: {log}",
-              flush=True)
-    statuses = {o.status for o in outcomes}
-    return 0 if statuses == {0} else 130 if 130 in statuses else 1
+        for hp, log, outcome in zip(hps, logs, outcomes):
+            status = "done" if outcome.status == 0 else f"FAILED (exit {outcome.status})"
+            print(f"{status}  {hp.run_id()}  log: {log}", flush=True)
+        statuses = {o.status for o in outcomes}
+        return 0 if statuses == {0} else 130 if 130 in statuses else 1
+    return exit_status(body)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
+import utils.lock
+
 from lottery.cli import parse_args
 from lottery.pack import pack_key, train_pack
 from lottery.run_dir import TRAINING_LOCK, RunDir
@@ -90,6 +92,8 @@ def test_three_runs_packed_write_the_files_they_write_alone(tmp_path, alone, ste
         assert_same_files(RunDir(hp).root, reference)
         assert [r["level"] for r in outcome.records] == [0, 1]
         assert f"run {hp.run_id()} ->" in log.read_text()  # each run's output goes to its own log
+        # a run that has ended lets go of its training lock, as a run alone does when its process ends
+        assert (RunDir(hp).root / TRAINING_LOCK).absolute() not in utils.lock._held
 
 
 class StopAll(TrainHook):

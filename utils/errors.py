@@ -1,4 +1,10 @@
-"""Errors that reach the user as one line, without a traceback."""
+"""Errors that reach the user as one line, without a traceback, and the exit status of an entry point."""
+from __future__ import annotations
+
+import sys
+from typing import Callable
+
+INTERRUPTED = "interrupted: rerun the same command to resume from the last checkpoint"
 
 
 class UserError(Exception):
@@ -12,3 +18,16 @@ class DivergenceError(UserError):
         super().__init__(f"training diverged at level {level}, epoch {epoch + 1} (loss = {loss}); "
                          f"finished levels are kept, lower --lr or change the recipe")
         self.level, self.epoch = level, epoch
+
+
+def exit_status(body: Callable[[], int | None]) -> int:
+    """Run an entry point's ``body``: its own status (0 when it returns None); a ``UserError`` is one line on
+    stderr and status 2; Ctrl-C says how to resume and is status 130 (as a shell reports SIGINT)."""
+    try:
+        return body() or 0
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\n{INTERRUPTED}", file=sys.stderr)
+        return 130
