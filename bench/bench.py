@@ -161,7 +161,8 @@ def bench_case(argv: list[str], warmup: int, timed: int, full_level: bool, tile:
         level = {"level_s": time_full_level(run, model), "level_kind": "measured"}
     images = trainer.steps_per_epoch * hp.training.batch_size
     return {"case": " ".join(argv), "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-            "setup": f"{env.precision}, compile {env.compile}, data on {env.data_path}",
+            "setup": f"{env.precision}, compile {env.compile}, data on {env.data_path}"
+                     + (f", speedups {','.join(env.speedups)}" if env.speedups else ""),
             "train_images": len(data.y_train), "steps_per_epoch": trainer.steps_per_epoch,
             "chunk_steps": trainer.chunk_steps, "ready_s": ready_s, "s_per_epoch": per_epoch,
             "min_s_per_epoch": min(seconds),

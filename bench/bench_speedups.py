@@ -16,9 +16,10 @@ autotuning and torch.compile keep per-process state), timed as ``bench/bench.py`
     multi-kernel    compile + Inductor's reductions compiled two ways, the faster chosen at run time
     cooperative     compile + Inductor's cooperative reductions (one kernel, grid-synchronised, for a long
                     reduction over few outputs: the BatchNorm statistics, at 1.3 of 4.8 TB/s in the profile)
-    masked update   compile + the SGD update and the mask as one compiled function (``speed_levers``)
-    no BN counter   compile + BatchNorm without its never-read ``num_batches_tracked`` (``speed_levers``)
-    im2col stem     compile + the stem convolution as im2col and one matrix product (``speed_levers``)
+    masked update   compile + the SGD update and the mask as one compiled function (``--speedups masked_update``)
+    no BN counter   compile + BatchNorm without counting into its never-read ``num_batches_tracked``
+                    (``--speedups bn_counters``)
+    im2col stem     compile + the stem convolution as im2col and one matrix product (``--speedups im2col_stem``)
     deterministic   compile + ``cudnn.deterministic`` (algorithms without the workspace-zeroing kernels that
                     cost 60 us a step in the profile, if cuDNN's deterministic ones are as fast)
     levers          compile + all four above
@@ -26,7 +27,7 @@ autotuning and torch.compile keep per-process state), timed as ``bench/bench.py`
 None from "cudnn-all" on is a default: on an H200 timing every cuDNN algorithm bought under 1% over "fused SGD"
 (1.467 against 1.476 s per epoch), the tuned compile did not finish within 100 s, and max-autotune bought 2%
 over "compile model" (1.169 against 1.190 s) for 92 s of compilation. The rest, three Inductor options and the
-candidates of ``bench/speed_levers.py``, are not yet measured on a GPU.
+candidates of ``--speedups`` (``training/speedups.py``), are not yet measured on a GPU.
 
     python bench/bench_speedups.py --common "--data-root .data --per-class 50 --augment autoaug --cutout \\
         --eval-every 0" --tile 100 --variants "before,fused SGD,compile model,compile,default"
@@ -62,21 +63,19 @@ VARIANTS: dict[str, tuple[str, dict]] = {
     "combo kernels": ("--compile full", {"inductor": {"combo_kernels": True}}),
     "multi-kernel": ("--compile full", {"inductor": {"triton.multi_kernel": 1}}),
     "cooperative": ("--compile full", {"inductor": {"triton.cooperative_reductions": True}}),
-    "masked update": ("--compile full", {"masked_update": True}),
-    "no BN counter": ("--compile full", {"model_patches": ["drop_bn_counters"]}),
-    "im2col stem": ("--compile full", {"model_patches": ["im2col_stem"]}),
+    "masked update": ("--compile full --speedups masked_update", {}),
+    "no BN counter": ("--compile full --speedups bn_counters", {}),
+    "im2col stem": ("--compile full --speedups im2col_stem", {}),
     "deterministic": ("--compile full", {"cudnn_deterministic": True}),
-    "levers": ("--compile full", {"masked_update": True, "model_patches": ["drop_bn_counters", "im2col_stem"],
-                                  "cudnn_deterministic": True}),
+    "levers": ("--compile full --speedups masked_update,bn_counters,im2col_stem", {"cudnn_deterministic": True}),
 }
 
 
 def apply_settings(settings: dict) -> None:
-    """Patch this process so that the trainer ``bench.build_trainer`` builds uses ``settings``."""
-    sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+    """Set this process up so that the trainer ``bench.build_trainer`` builds uses ``settings``: torch's and
+    Inductor's options, and the defaults of earlier days (the non-fused SGD, the eager augmentation)."""
+    sys.path[:0] = [str(ROOT), str(ROOT / "bench")]  # the library, and bench.py as the child imports it
     import torch
-    import bench
-    import speed_levers
     import training.loop as loop
     from training.sgd import SGD
 
@@ -93,20 +92,8 @@ def apply_settings(settings: dict) -> None:
         setattr(config, leaf, value)
     if settings.get("eager_augment"):
         loop.compile_augmentation = lambda policy: policy
-    if settings.get("masked_update"):
-        loop.masked_update = speed_levers.compiled_masked_update
     if settings.get("cudnn_deterministic"):
         torch.backends.cudnn.deterministic = True
-    patches = [getattr(speed_levers, name) for name in settings.get("model_patches", [])]
-    if patches:
-        build_model = bench.build_model
-
-        def patched_build_model(*args, **kwargs):
-            model = build_model(*args, **kwargs)
-            for patch in patches:
-                model = patch(model)
-            return model
-        bench.build_model = patched_build_model
 
 
 def run_child(name: str, common: str, tile: int, epochs: int) -> dict:

@@ -30,7 +30,7 @@ def _flag_name(field_name: str) -> str:
 METAVARS = {"data_root": "PATH", "out": "PATH", "init_checkpoint": "PATH", "device": "DEVICE",
             "rewind": "{epoch:N,init,trained}", "image_size": "S", "imbalance": "R", "cutout": "LEN",
             "mixup": "ALPHA", "cutmix": "ALPHA", "match_density": "D", "target_density": "D",
-            "tvmf_kappa": "KAPPA"}
+            "tvmf_kappa": "KAPPA", "speedups": "NAME[,NAME]"}
 _TYPE_METAVARS = {int: "N", float: "F"}
 
 
@@ -100,6 +100,9 @@ def validate(hp: Hparams) -> None:
         _check(0 <= seed < SEED_LIMIT, f"{flag} must be in [0, 2**32), got {seed}")
     _check(j.eval_every >= 0 and j.checkpoint_minutes >= 0 and j.workers >= 0,
            "--eval-every, --checkpoint-minutes and --workers must be >= 0")
+    from training.speedups import parse_speedups  # imports torch: only once the flags are known
+    _check("im2col_stem" not in parse_speedups(j.speedups) or hp.model.arch != "hresnet18",
+           "--speedups im2col_stem needs a plain convolution as the stem, not --arch hresnet18's harmonic one")
     _validate_baselines(hp)
 
 

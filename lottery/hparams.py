@@ -218,6 +218,11 @@ class JobHparams:
                          "torch.compile only); off: eager; auto: on CUDA full for levels of 10,000 steps or "
                          "more (10% of CIFAR-10 and up), else graph; off elsewhere",
                          lambda: ["auto", "off", "graph", "full"], nargs="?", const="full")
+    speedups: str = _flag("", "candidate speed-ups of the training step, comma-separated, each computing what the "
+                          "default step computes (not yet defaults: bench/bench_speedups.py measures them): "
+                          "masked_update (SGD and the mask as one torch.compile'd function), bn_counters "
+                          "(BatchNorm without counting batches), im2col_stem (the stem convolution as im2col "
+                          "and one matrix product); docs/speed.md")
     workers: int = _flag(2, "DataLoader workers of the cpu data path")
 
 

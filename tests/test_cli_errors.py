@@ -45,6 +45,8 @@ def test_unknown_choices(tmp_path, capsys, flag, value):
     (["--rewind", "step:1"], "--rewind"),
     (["--imbalance", "2"], "--imbalance"),
     (["--compile", "graph"], "needs a CUDA device"),  # tiny_argv runs on --device cpu
+    (["--speedups", "masked_update,fast"], "--speedups: unknown fast; choose from"),
+    (["--speedups", "im2col_stem", "--arch", "hresnet18"], "--speedups im2col_stem needs a plain convolution"),
 ])
 def test_bad_values(tmp_path, capsys, extra, words):
     out = tmp_path / "runs"

@@ -18,12 +18,13 @@ class RuntimeConfig:
     precision: str
     data_path: str
     compile: str
+    speedups: str  # --speedups (training.speedups); pretrain_ssl.py has none
 
     @classmethod
     def of(cls, hp: "HparamTree") -> "RuntimeConfig":
         t, j = hp.training, hp.job
         return cls(epochs=t.epochs, batch_size=t.batch_size, precision=t.precision, data_path=j.data_path,
-                   compile=j.compile)
+                   compile=j.compile, speedups=getattr(j, "speedups", ""))
 
 
 @dataclass(frozen=True)
@@ -54,4 +55,4 @@ class TrainConfig(RuntimeConfig):
                    cutout=d.cutout, mixup=d.mixup, cutmix=d.cutmix, long_tail=d.long_tail != "none",
                    advprop=t.advprop, advprop_eps=t.advprop_eps, advprop_step_size=t.advprop_step_size,
                    advprop_steps=t.advprop_steps, advprop_start=t.advprop_start, eval_every=j.eval_every,
-                   data_path=j.data_path, compile=j.compile, workers=j.workers)
+                   data_path=j.data_path, compile=j.compile, speedups=j.speedups, workers=j.workers)

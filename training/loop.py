@@ -22,7 +22,8 @@ from training.hooks import TrainHook
 from training.metrics import summarise
 from training.schedule import lr_at
 from training.sgd import SGD
-from training.step import GraphedStep, GraphedTransform, TrainStep, masked_update
+from training.speedups import parse_speedups, prepare_model, update_builder
+from training.step import GraphedStep, GraphedTransform, TrainStep
 from utils.device import resolve_precision
 from utils.provenance import code_version
 from utils.errors import DivergenceError, UserError
@@ -75,6 +76,7 @@ class Environment:
     channels_last: bool
     data_path: str
     compile: str
+    speedups: tuple[str, ...] = ()  # --speedups (training.speedups), which LevelTrainer applies
 
     @classmethod
     def resolve(cls, config: RuntimeConfig, device: torch.device, train_images: int | None = None) -> "Environment":
@@ -88,13 +90,16 @@ class Environment:
         compile_mode = config.compile if config.compile != "auto" else auto_compile(config, device, train_images)
         if compile_mode == "graph" and device.type != "cuda":
             raise UserError("--compile graph needs a CUDA device")
-        return cls(device, precision, device.type == "cuda" and precision == "bf16", data_path, compile_mode)
+        speedups = parse_speedups(config.speedups)
+        return cls(device, precision, device.type == "cuda" and precision == "bf16", data_path, compile_mode,
+                   speedups)
 
     def describe(self) -> dict:
         """What a level actually ran on, for its metrics.json (``auto`` settings resolved)."""
         name = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else self.device.type
+        speedups = {"speedups": list(self.speedups)} if self.speedups else {}  # a default run's record as before
         return {"device": name, "precision": self.precision, "channels_last": self.channels_last,
-                "data_path": self.data_path, "compile": self.compile, "torch": torch.__version__,
+                "data_path": self.data_path, "compile": self.compile, **speedups, "torch": torch.__version__,
                 "code_version": code_version()}
 
 
@@ -118,6 +123,7 @@ class LevelTrainer:
                  hooks: Sequence[TrainHook] = ()):
         self.model, self.config, self.env, self.data, self.hooks = model, config, env, data, tuple(hooks)
         t = config
+        prepare_model(model, env.speedups)  # before AdvProp copies the BatchNorms
         # AdvProp's auxiliary BatchNorms start as copies of the model's, as the level starts (after the rewind)
         self.advprop = AdvProp(model, t.advprop_eps / 255, t.advprop_step_size / 255, t.advprop_steps,
                                t.advprop_start == "random") if t.advprop else None
@@ -136,7 +142,7 @@ class LevelTrainer:
         self.chunk_steps = steps_per_chunk(self.steps_per_epoch, t.batch_size, data.x_train[0].numel())
         self.use_graphs = env.compile != "off" and env.device.type == "cuda"
         trained = torch.compile(model) if env.compile == "full" else model
-        update = masked_update(self.optimizer, self.apply_mask)
+        update = update_builder(env.speedups)(self.optimizer, self.apply_mask)
         self.step = TrainStep(trained, self.optimizer, update, data.num_classes, t.mixup, t.cutmix,
                               env.device, env.precision, env.channels_last, self.advprop)
         # training images per class, for the many/medium/few-shot accuracies of long-tailed runs
