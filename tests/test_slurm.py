@@ -33,7 +33,7 @@ pytestmark = pytest.mark.skipif(cluster_up() is not None, reason=str(cluster_up(
 def submit(script, tmp_path, **knobs):
     done = run_script(script, cwd=tmp_path, OUT=str(tmp_path), LAUNCHER="slurm", **knobs)
     assert done.returncode == 0, done.stdout + done.stderr
-    match = re.search(r"submitted job array (\d+) \((\d+) tasks\)", done.stdout)
+    match = re.search(r"submitted job array (\d+) \((\d+) tasks, \d+ runs\)", done.stdout)
     return done.stdout, (match.group(1), int(match.group(2))) if match else None
 
 
