@@ -30,11 +30,10 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lottery.cli import parse_args  # noqa: E402
-from lottery.run import Run, build_model, cpu_state  # noqa: E402
+from lottery.run import Run, cpu_state  # noqa: E402
 from lottery.run_dir import RunDir  # noqa: E402
 from pruning import Mask  # noqa: E402
 from training.loop import LevelTrainer  # noqa: E402
-from utils.seeding import seed_all  # noqa: E402
 
 CPU_DEFAULT = "--dataset synthetic --per-class 20 --width 8 --batch-size 50 --augment autoaug --cutout"
 
@@ -111,10 +110,9 @@ def time_parts(trainer: LevelTrainer, device: torch.device, repeats: int) -> dic
 
 def open_case(argv: list[str], tile: int = 1) -> tuple[Run, torch.nn.Module]:
     """The run ``argv`` describes (its training set tiled ``tile`` times) and its initial model, as
-    ``main_imp.py`` would build them (``build_model`` is looked up here, where ``bench_speedups.py`` patches it)."""
+    ``main_imp.py`` would build them."""
     run = Run.open(parse_args(argv), tile=tile)
-    seed_all(run.seeds.init)
-    return run, build_model(run.hp, run.data, run.env)
+    return run, run.build_model(run.seeds.init)
 
 
 def case_trainer(run: Run, model: torch.nn.Module) -> LevelTrainer:

@@ -19,7 +19,7 @@ from lottery.run import load_level_model
 from robustness import SUITES
 from robustness.store import Store, record
 from robustness.units import Context, MissingData, Unit
-from training.config import TrainConfig
+from training.config import RuntimeConfig
 from training.loop import Environment
 from utils.device import resolve_device, resolve_precision
 from utils.errors import UserError
@@ -91,7 +91,7 @@ def evaluate_run(path: str | Path, suites: Sequence[str], levels: Sequence[int] 
     run = RunDir.open(path)
     hp = run.hp
     device = resolve_device(options.device)
-    env = Environment.resolve(TrainConfig.from_hparams(hp), device)
+    env = Environment.resolve(RuntimeConfig.of(hp), device)
     data = datasets.load(hp.data.dataset, options.data_root, hp.data.image_size)
     levels = _levels(run, levels, suites)
     models: dict[int, torch.nn.Module] = {}  # the level under evaluation, and level 0 once CKA needs it

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from lottery.cli import parse_args
-from lottery.hparams import Hparams
 from lottery.pack import pack_key
 from lottery.run_dir import RunDir
 from utils.errors import UserError
@@ -112,7 +111,7 @@ class Run:
         return shlex.join(["python", "main_imp.py", *self.argv])
 
     def finished_now(self) -> bool:
-        return is_finished(parse_args(list(self.argv)))
+        return is_finished(RunDir(parse_args(list(self.argv))))
 
 
 @dataclass(frozen=True)
@@ -141,10 +140,9 @@ class Pack:
         return shlex.join(["python", "-m", "sweep.pack", *self._args()])
 
 
-def is_finished(hp: Hparams) -> bool:
+def is_finished(run_dir: RunDir) -> bool:
     """Whether every level --rounds asks for has its metrics.json."""
-    run_dir = RunDir(hp)
-    return all(run_dir.finished_record(k) is not None for k in range(hp.job.rounds))
+    return all(run_dir.finished_record(k) is not None for k in range(run_dir.hp.job.rounds))
 
 
 def packs(runs: Sequence[Run], size: int) -> list[Run | Pack]:
@@ -215,5 +213,5 @@ def plan(prefix: str, specs: Sequence[Sequence[str]], knobs: Knobs) -> list[Run]
                 continue
             seen.add(hp.run_id())
             label = shlex.join(flags) + ("" if seed_of_run is not None else f" [seed {seed}]")
-            runs.append(Run(label, argv, hp.run_id(), run_dir.root, is_finished(hp), pack_key(hp)))
+            runs.append(Run(label, argv, hp.run_id(), run_dir.root, is_finished(run_dir), pack_key(hp)))
     return runs

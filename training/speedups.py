@@ -97,8 +97,8 @@ def compiled_masked_update(optimizer: SGD, apply_mask: MaskApplier) -> Callable[
             default()
             return
         for params, buffers, factors in groups:
-            compiled(params, [p.grad for p in params], buffers, factors, optimizer.lr,
-                                    optimizer.momentum, optimizer.weight_decay)
+            compiled(params, [p.grad for p in params], buffers, factors, optimizer.lr, optimizer.momentum,
+                     optimizer.weight_decay)
     return update
 
 
