@@ -21,7 +21,8 @@
 # run, e.g. "--device cpu --width 4 --epochs 2" for a quick check on a CPU with COMPILE_MODES=off), LIMIT
 # (seconds each step may take, default 300), CHECK=0 (skip the check), CHECK_STAGES (default all), STAGE_LIMIT
 # (seconds per check stage, default 60), TESTS=1, SPEEDUPS=1, PROFILE=1, PACK=1 (with PACK_JOBS, default
-# "1 2 4 8"), LOGS (default OUT/logs), PYTHON (default python, else python3).
+# "1 2 4 8", and PACK_EPOCHS, the epochs timed at 1%, default 20), LOGS (default OUT/logs), PYTHON (default
+# python, else python3).
 set -uo pipefail
 root=${1:?usage: bash bench/bench_paper.sh DATA_ROOT [OUT]}
 out=${2:-runs/bench_paper}
@@ -78,7 +79,9 @@ if [[ ${CHECK:-1} != 0 ]]; then
     step check "$((n_stages * (stage_limit + 15)))" "$py" bench/gpu_check.py --flags "$recipe" \
         --tile "$tile" --stages "$stages" --limit "$stage_limit" || check_ok=$?
 fi
-[[ ${TESTS:-0} == 1 ]] && step tests "$limit" "$py" -m pytest -q -m cuda -p no:cacheprovider \
+# the cuda tests one after another on the one device, without pytest.ini's workers (and so without pytest-xdist,
+# which a GPU machine's own environment may lack)
+[[ ${TESTS:-0} == 1 ]] && step tests "$limit" "$py" -m pytest -q -m cuda -o addopts="-p no:cacheprovider" \
     -o faulthandler_timeout=$((limit - 20))
 if [[ $check_ok != 0 ]]; then
     echo "the stage-by-stage check failed: nothing else is timed"
@@ -104,7 +107,8 @@ step imp "$limit" bash -c 'started=$(date +%s.%N); "$0" main_imp.py $1 --out "$2
 if [[ ${PACK:-0} == 1 ]]; then
     echo "== several runs on one device: one after another, JOBS, PACK =="
     # shellcheck disable=SC2086  # PACK_JOBS is a list of numbers
-    step pack_one "$limit" "$py" bench/bench_jobs.py --common "$recipe" --jobs ${PACK_JOBS:-1 2 4 8} --epochs 20
+    step pack_one "$limit" "$py" bench/bench_jobs.py --common "$recipe" --jobs ${PACK_JOBS:-1 2 4 8} \
+        --epochs "${PACK_EPOCHS:-20}"
     # shellcheck disable=SC2086
     step pack_full "$limit" "$py" bench/bench_jobs.py --common "$recipe" --jobs ${PACK_JOBS:-1 2 4 8} --epochs 2 \
         --tile "$tile"

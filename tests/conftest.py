@@ -1,13 +1,20 @@
-"""Shared fixtures: tiny run arguments, one-thread CPU runs, the real-data folders (tests using them skip when they
+"""Shared fixtures: tiny run arguments, the real-data folders (tests using them skip when they
 are absent), one tiny trained run per session (for evaluate.py and the notebook), the ``cuda`` marker (such tests
 skip without a CUDA device; ``pytest -m cuda`` runs only them) and the ``slow`` marker (skipped unless ``-m slow``
 selects them)."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 import torch
+
+# One thread in every test process (pytest, or each of its xdist workers: pytest.ini) and, through OMP_NUM_THREADS,
+# in the processes the tests start: tiny tensors run faster on one thread, and with one worker per core, more
+# threads than cores made tests up to 100x slower on a 2-core machine. A user's OMP_NUM_THREADS is kept.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -21,15 +28,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip_cuda)
         if item.get_closest_marker("slow") and not slow_selected:
             item.add_marker(skip_slow)
-
-
-@pytest.fixture
-def one_thread():
-    """Tiny tensors run faster on one thread; two threads on a busy 2-core machine can be 100x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture
@@ -52,13 +50,8 @@ def trained_run(tmp_path_factory) -> Path:
     two levels of a width-8 ResNet-18 on the synthetic data, about 93% test accuracy, 15 s of CPU."""
     from lottery.cli import main
     out = tmp_path_factory.mktemp("trained_run")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        assert main(tiny_argv(out, "--per-class", "30", "--epochs", "5", "--width", "8", "--eval-every", "0",
-                              "--lr", "0.05", "--batch-size", "30")) == 0
-    finally:
-        torch.set_num_threads(threads)
+    assert main(tiny_argv(out, "--per-class", "30", "--epochs", "5", "--width", "8", "--eval-every", "0",
+                          "--lr", "0.05", "--batch-size", "30")) == 0
     (run,) = [p for p in out.iterdir() if p.is_dir()]
     return run
 

@@ -19,7 +19,6 @@ from training.step import GraphedStep, TrainStep, masked_update
 from utils.errors import UserError
 from tests.conftest import tiny_argv
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 EPS, STEP = 8 / 255, 2 / 255
 
 

@@ -20,7 +20,6 @@ from augment.policies import AugMix, AutoAugment, RandAugment, TrivialAugmentWid
 SIZE = 32
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def images(batch: int, channels: int, seed: int = 0, size: int = SIZE) -> torch.Tensor:

@@ -31,7 +31,7 @@ def root_of(argv: list[str]) -> Path:
 
 
 @pytest.mark.parametrize("method", ["snip", "synflow"])
-def test_pruning_at_init_trains_one_sparse_level_from_the_scored_initialisation(tmp_path, one_thread, starts,
+def test_pruning_at_init_trains_one_sparse_level_from_the_scored_initialisation(tmp_path, starts,
                                                                                  capsys, method):
     rounds = ["--synflow-rounds", "3"] if method == "synflow" else []
     argv = tiny_argv(tmp_path, "--epochs", "2", "--prune-method", method, "--target-density", "0.1", *rounds)
@@ -50,7 +50,7 @@ def test_pruning_at_init_trains_one_sparse_level_from_the_scored_initialisation(
         assert torch.count_nonzero(start[name][~m]) == 0 and torch.count_nonzero(start[name][m]) == int(m.sum())
 
 
-def test_one_shot_magnitude_prunes_the_trained_dense_level_once(tmp_path, one_thread, starts):
+def test_one_shot_magnitude_prunes_the_trained_dense_level_once(tmp_path, starts):
     argv = tiny_argv(tmp_path, "--epochs", "2", "--prune-method", "omp", "--target-density", "0.3")
     records = run(parse_args(argv), [starts])
     root = root_of(argv)
@@ -65,7 +65,7 @@ def test_one_shot_magnitude_prunes_the_trained_dense_level_once(tmp_path, one_th
     assert all(torch.equal(starts[1]["state"][n], rewind[n] * mask[n]) for n in mask)
 
 
-def test_a_layer_pruned_empty_is_named(tmp_path, one_thread, capsys):
+def test_a_layer_pruned_empty_is_named(tmp_path, capsys):
     run(parse_args(tiny_argv(tmp_path, "--epochs", "1", "--rewind", "init", "--prune-method", "random_uniform",
                              "--target-density", "0.002")))
     err = capsys.readouterr().err
@@ -75,7 +75,7 @@ def test_a_layer_pruned_empty_is_named(tmp_path, one_thread, capsys):
         assert f"layer {name} is pruned to zero weights" in err
 
 
-def test_reinit_trains_the_trunks_masks_from_a_fresh_initialisation(tmp_path, one_thread, starts, capsys):
+def test_reinit_trains_the_trunks_masks_from_a_fresh_initialisation(tmp_path, starts, capsys):
     trunk_argv = tiny_argv(tmp_path, "--epochs", "2", "--rounds", "3")
     assert main([*trunk_argv, "--reinit"]) == 2  # no trunk yet: an error, nothing written
     assert "run the same command without --reinit first" in capsys.readouterr().err
@@ -125,7 +125,7 @@ def test_matched_width_is_the_closest_and_within_two_percent(tmp_path):
     assert match_width(small, data).width == best
 
 
-def test_small_dense_run_trains_the_matched_width_once_and_records_it(tmp_path, one_thread, starts):
+def test_small_dense_run_trains_the_matched_width_once_and_records_it(tmp_path, starts):
     argv = tiny_argv(tmp_path, "--width", "8", "--match-density", "0.3", "--epochs", "1", "--rewind", "init")
     records = run(parse_args(argv), [starts])
     record = json.loads((root_of(argv) / "small_dense.json").read_text())

@@ -31,7 +31,7 @@ def test_tiling_repeats_each_severity_within_its_block(tmp_path):
     assert y.tolist() == [0, 1, 2, 0, 1, 2, 0]
 
 
-def test_bench_runs_on_cpu(tmp_path, capsys, one_thread):
+def test_bench_runs_on_cpu(tmp_path, capsys):
     rng = np.random.default_rng(0)
     source = write_c10c(tmp_path / "c", rng.integers(0, 256, (2, 32, 32, 3), dtype=np.uint8), np.arange(2))
     assert bench.main(["--dataset", "synthetic", "--width", "4", "--c10c-root", str(source), "--tile-to", "4",

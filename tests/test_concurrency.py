@@ -56,7 +56,7 @@ def wait_until(done, what: str) -> None:
         time.sleep(0.05)
 
 
-def test_two_starts_of_one_run_at_once_train_it_once_and_a_killed_one_blocks_no_restart(tmp_path, one_thread):
+def test_two_starts_of_one_run_at_once_train_it_once_and_a_killed_one_blocks_no_restart(tmp_path):
     out, gate = tmp_path / "runs", tmp_path / "gate"
     gate.mkdir()
     argv = tiny_argv(out, "--workers", "0", "--rounds", "1", "--epochs", "2")

@@ -42,7 +42,7 @@ def write_shift_sets(root: Path, n: int = 30) -> None:
     np.savez(root / "CIFAR-10.2" / "cifar102_train.npz", images=nhwc[2 * n:4 * n], labels=labels[2 * n:4 * n])
 
 
-def test_evaluate_writes_records_csvs_and_plots(run, tmp_path, c10c_mini, capsys, one_thread):
+def test_evaluate_writes_records_csvs_and_plots(run, tmp_path, c10c_mini, capsys):
     write_shift_sets(tmp_path / "data")
     argv = [str(run), "--suite", "c10c,fgsm,pgd,cifar10.1,cifar10.2,cka", "--data-root", str(tmp_path / "data"),
             "--c10c-root", str(c10c_mini), "--cifar102-all", "--plots", *FAST]
@@ -73,7 +73,7 @@ def test_evaluate_writes_records_csvs_and_plots(run, tmp_path, c10c_mini, capsys
                              "layer_density", "cka_vs_density"))
 
 
-def test_stored_cells_are_skipped_and_changed_ones_recomputed(run, tmp_path, monkeypatch, one_thread):
+def test_stored_cells_are_skipped_and_changed_ones_recomputed(run, tmp_path, monkeypatch):
     argv = [str(run), "--suite", "fgsm", "--data-root", str(tmp_path), *FAST]
     assert main(argv) == 0
     first = json.loads((run / "robustness.json").read_text())
@@ -89,7 +89,7 @@ def test_stored_cells_are_skipped_and_changed_ones_recomputed(run, tmp_path, mon
     assert fgsm == {(0, "clean"): 16, (0, "fgsm"): 16, (1, "clean"): 8, (1, "fgsm"): 8}
 
 
-def test_missing_data_skips_the_suite_with_one_line(run, tmp_path, capsys, one_thread):
+def test_missing_data_skips_the_suite_with_one_line(run, tmp_path, capsys):
     assert main([str(run), "--suite", "c10c,cifar10.1,cifar10.2", "--data-root", str(tmp_path), *FAST]) == 0
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.startswith("skipping")]

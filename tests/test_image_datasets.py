@@ -25,7 +25,6 @@ from training.config import TrainConfig
 from training.loop import Environment, LevelTrainer
 from utils.errors import UserError
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 DEIC = ("eurosat_rgb", "isic", "clamm", "cub")
 SIZE = 16  # --image-size of the tests: 224-px ResNets are too slow for a shared 2-core CPU

@@ -15,7 +15,6 @@ from tests.conftest import tiny_argv
 from training.evaluate import confusion
 from training.metrics import shot_group, summarise
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_balanced_accuracy_on_a_hand_made_confusion():

@@ -14,7 +14,6 @@ from models import HEADS, MODELS, HarmonicConv2d, build
 from models.harmonic import dct_basis
 from pruning import Mask, prunable_names
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(autouse=True)

@@ -65,20 +65,15 @@ def alone(tmp_path_factory) -> list[Path]:
     """Each variant trained alone, one after another, as a sweep with PACK=1 trains them (one step per chunk, as
     ``step_chunks`` trains the packs: the chunking decides the augmentation draws)."""
     out = tmp_path_factory.mktemp("alone")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setattr("training.batches.CHUNK_VALUES", 1)
-            for variant in VARIANTS:
-                run(parse_args(argv(out, variant)))
-    finally:
-        torch.set_num_threads(threads)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("training.batches.CHUNK_VALUES", 1)
+        for variant in VARIANTS:
+            run(parse_args(argv(out, variant)))
     return [RunDir(parse_args(argv(out, v))).root for v in VARIANTS]
 
 
 @pytest.fixture
-def step_chunks(monkeypatch, one_thread):
+def step_chunks(monkeypatch):
     """One step per chunk: the runs take turns after every step."""
     monkeypatch.setattr("training.batches.CHUNK_VALUES", 1)
 
@@ -129,7 +124,7 @@ class Refuse(TrainHook):
         raise UserError("refused")
 
 
-def test_a_failing_run_does_not_stop_its_pack_and_runs_that_cannot_share_are_refused(tmp_path, one_thread):
+def test_a_failing_run_does_not_stop_its_pack_and_runs_that_cannot_share_are_refused(tmp_path):
     one_level = ("--rounds", "1", "--epochs", "1", "--rewind", "init")
     good = parse_args(argv(tmp_path, VARIANTS[0], *one_level))
     other = parse_args(argv(tmp_path, VARIANTS[0], *one_level, "--per-class", "12"))

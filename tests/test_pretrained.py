@@ -18,7 +18,6 @@ from models.pretrained import PREFIXES, adapt_stem_conv, initialise, load_into, 
 from utils.errors import UserError
 from tests.conftest import tiny_argv
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def torchvision_state(arch: str = "resnet18") -> dict[str, torch.Tensor]:

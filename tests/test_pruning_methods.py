@@ -39,7 +39,7 @@ def one_shot(method: str, density: float, scope: str = "global", model: nn.Modul
 
 @pytest.mark.parametrize("scope", ["global", "layerwise"])
 @pytest.mark.parametrize("method", sorted(METHODS))
-def test_every_method_reaches_the_requested_density_exactly(one_thread, method, scope):
+def test_every_method_reaches_the_requested_density_exactly(method, scope):
     if method == "random_erk" and scope == "layerwise":
         pytest.skip("random_erk sets per-layer densities itself (the CLI rejects it with layerwise)")
     density = 0.137
@@ -57,7 +57,7 @@ def overlap(a: Mask, b: Mask) -> float:
     return sum(int((a[n] & b[n]).sum()) for n in a) / a.kept()
 
 
-def test_snip_grasp_synflow_masks_differ_from_random_and_from_each_other(one_thread):
+def test_snip_grasp_synflow_masks_differ_from_random_and_from_each_other():
     model = tiny_model()
     masks = {m: one_shot(m, 0.2, model=model) for m in ("snip", "grasp", "synflow", "random")}
     names = sorted(masks)
@@ -68,7 +68,7 @@ def test_snip_grasp_synflow_masks_differ_from_random_and_from_each_other(one_thr
     assert overlap(one_shot("snip", 0.2, model=model), masks["snip"]) == 1.0
 
 
-def test_synflow_scores_do_not_depend_on_the_data(one_thread):
+def test_synflow_scores_do_not_depend_on_the_data():
     model, mask = tiny_model(), Mask.dense(tiny_model())
     with_data = SCORERS["synflow"](model, mask, context(data_seed=1))
     other_data = SCORERS["synflow"](model, mask, context(data_seed=2))
@@ -82,7 +82,7 @@ def test_synflow_scores_do_not_depend_on_the_data(one_thread):
     assert not all(torch.equal(with_data[n], SCORERS["synflow"](other_weights, mask, context())[n]) for n in mask)
 
 
-def test_synflow_iterates_the_requested_number_of_rounds(one_thread, monkeypatch):
+def test_synflow_iterates_the_requested_number_of_rounds(monkeypatch):
     densities = []
     original = SCORERS["synflow"]
 
@@ -98,7 +98,7 @@ def test_synflow_iterates_the_requested_number_of_rounds(one_thread, monkeypatch
     assert mask.kept() == round(0.01 * mask.size())
 
 
-def test_erk_gives_smaller_layers_denser_masks_by_the_erk_rule(one_thread):
+def test_erk_gives_smaller_layers_denser_masks_by_the_erk_rule():
     mask = one_shot("random_erk", 0.1)
     model = tiny_model()
     expected = erk_densities(Mask.dense(model), 0.1)

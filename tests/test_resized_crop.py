@@ -12,7 +12,6 @@ import augment
 from augment.crop import RandomCropFlip
 from augment.resized_crop import CenterCrop, RandomResizedCropFlip
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def smooth(batch: int, channels: int, height: int, width: int, seed: int = 0) -> torch.Tensor:

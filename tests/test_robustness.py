@@ -76,7 +76,7 @@ def _context(x: torch.Tensor, y: torch.Tensor, tmp_path: Path, **kw) -> Context:
     return Context(torch.device("cpu"), "fp32", False, 32, 32, x, y, 10, tmp_path, tmp_path, tmp_path, **kw)
 
 
-def test_uncorrupted_copy_gives_the_clean_accuracy(trained, tmp_path, one_thread):
+def test_uncorrupted_copy_gives_the_clean_accuracy(trained, tmp_path):
     model, data = trained
     x, y = data.x_test[:60], data.y_test[:60]
     write_c10c(tmp_path, x.permute(0, 2, 3, 1).numpy(), y.numpy())
@@ -107,7 +107,7 @@ def test_mce_is_normalised_by_the_dense_level():
     assert corruptions.summarize(partial)[1]["mce"] is None
 
 
-def test_pgd_with_eps_zero_is_clean_accuracy(trained, one_thread):
+def test_pgd_with_eps_zero_is_clean_accuracy(trained):
     model, data = trained
     x, y = data.x_test[:64], data.y_test[:64]
     clean = float(accuracy(model, x, y, torch.device("cpu"), "fp32"))
@@ -115,7 +115,7 @@ def test_pgd_with_eps_zero_is_clean_accuracy(trained, one_thread):
     assert float(adversarial.robust_accuracy(model, attack, x, y, torch.device("cpu"), 32)) == clean
 
 
-def test_adversarial_images_stay_in_range_and_in_the_eps_ball(trained, one_thread):
+def test_adversarial_images_stay_in_range_and_in_the_eps_ball(trained):
     model, data = trained
     x, y = to_float(data.x_test[:32], False), data.y_test[:32]
     eps = 8 / 255
@@ -127,7 +127,7 @@ def test_adversarial_images_stay_in_range_and_in_the_eps_ball(trained, one_threa
     assert all(p.requires_grad for p in model.parameters()), "attack_mode restores the parameters"
 
 
-def test_attacks_lower_accuracy_and_pgd_more_than_fgsm(trained, one_thread):
+def test_attacks_lower_accuracy_and_pgd_more_than_fgsm(trained):
     model, data = trained
     x, y = data.x_test[:100], data.y_test[:100]
     cpu = torch.device("cpu")
@@ -141,7 +141,7 @@ def test_attacks_lower_accuracy_and_pgd_more_than_fgsm(trained, one_thread):
     assert pgd <= fgsm
 
 
-def test_our_pgd_agrees_with_torchattacks(trained, one_thread):
+def test_our_pgd_agrees_with_torchattacks(trained):
     torchattacks = pytest.importorskip("torchattacks")
     model, data = trained
     x, y = to_float(data.x_test[:100], False), data.y_test[:100]
@@ -156,7 +156,7 @@ def test_our_pgd_agrees_with_torchattacks(trained, one_thread):
     assert acc[0] < float((model(x).argmax(1) == y).double().mean())
 
 
-def test_autoattack_suite_runs_torchattacks_standard(trained, tmp_path, one_thread):
+def test_autoattack_suite_runs_torchattacks_standard(trained, tmp_path):
     pytest.importorskip("torchattacks")
     model, data = trained
     ctx = _context(data.x_test, data.y_test, tmp_path, adv_images=6)
@@ -183,7 +183,7 @@ def test_cka_properties():
         pytest.approx(1.0)
 
 
-def test_cka_per_stage_of_a_model_with_itself_is_one(trained, one_thread):
+def test_cka_per_stage_of_a_model_with_itself_is_one(trained):
     model, data = trained
     values = cka.cka_per_stage(model, model, data.x_test[:40], torch.device("cpu"), batch=20)
     assert values == pytest.approx([1.0] * len(cka.STAGES))

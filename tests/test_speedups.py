@@ -51,7 +51,7 @@ def train(model: torch.nn.Module, make_update, steps: int = 3) -> tuple[Mask, li
     return mask, losses
 
 
-def test_compiled_masked_update_is_the_update_and_keeps_pruned_weights_exactly_zero(one_thread):
+def test_compiled_masked_update_is_the_update_and_keeps_pruned_weights_exactly_zero():
     reference, candidate = tiny_model(), tiny_model()
     mask, reference_losses = train(reference, masked_update)
     _, losses = train(candidate, speedups.compiled_masked_update)
@@ -154,7 +154,7 @@ def test_no_speedups_flag_is_the_default_step():
         torch.testing.assert_close(flagged.state_dict()[key], value, rtol=0, atol=0)
 
 
-def test_speedups_flag_changes_what_the_trainer_runs_and_not_what_it_computes(one_thread):
+def test_speedups_flag_changes_what_the_trainer_runs_and_not_what_it_computes():
     """At --lr 0.01: at the default 0.1 this tiny network is chaotic, a 2e-7 change of the stem's weights growing
     to 1e-2 in six steps of plain training, so any change of rounding shows as a change of weights."""
     tiny = [*TINY.split(), "--lr", "0.01"]
@@ -176,7 +176,7 @@ def test_speedups_flag_changes_what_the_trainer_runs_and_not_what_it_computes(on
             torch.testing.assert_close(state[key], value, rtol=1e-5, atol=1e-5)
 
 
-def test_a_run_with_speedups_is_the_same_run_and_resumes_without_them(tmp_path, one_thread):
+def test_a_run_with_speedups_is_the_same_run_and_resumes_without_them(tmp_path):
     """Not in the run id, like --compile: level 1 loads level 0's state as usual, metrics.json records the
     speed-ups, and the run continues with more rounds without the flag (the state dicts are the plain model's)."""
     argv = tiny_argv(tmp_path, "--speedups", "masked_update,bn_counters,im2col_stem")

@@ -22,7 +22,6 @@ from tests.test_kill_resume import Runs, kill_and_resume
 from training.precision import to_float
 from training.sgd import SGD
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 # a pretraining that finishes in a few seconds: 60 synthetic images, a width-4 ResNet-18, a small head
 SSL_ARGV = ["--dataset", "synthetic", "--per-class", "6", "--width", "4", "--proj-hidden", "16", "--proj-dim", "8",

@@ -12,7 +12,6 @@ from pruning import SCORERS, Mask, ScoreContext, mask_from_scores
 from training.sgd import SGD
 from training.step import GraphedStep, GraphedTransform, TrainStep, masked_update
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def resnet() -> nn.Module:

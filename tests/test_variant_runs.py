@@ -10,7 +10,6 @@ import torch
 import models
 from pruning import Mask, prunable_names
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def learning_argv(out, *extra: str) -> list[str]:
